@@ -1,0 +1,836 @@
+//! Zone files → [`ZoneSet`]: resolve names, parse record data, check every reference, and say
+//! `file: line N: reason` for each mistake. Either the whole set compiles or nothing changes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use hickory_proto::rr::rdata::SOA;
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+use hickory_proto::serialize::txt::Parser;
+use ipnet::IpNet;
+
+use super::diag::{Diagnostic, Diagnostics, from_toml_error, line_of};
+use super::zonefile::{GeoRulesInput, PolicyInput, ZoneFileInput};
+use crate::geo::{GeoDb, GeoDefault, GeoMap, GeoRules, Site};
+use crate::zone::{Node, Policy, Region, RrSet, Service, Zone, ZoneSet};
+
+/// Inline records may use these types; a `master_file` may hold any type hickory parses.
+const INLINE_TYPES: [RecordType; 9] = [
+    RecordType::A,
+    RecordType::AAAA,
+    RecordType::CNAME,
+    RecordType::MX,
+    RecordType::TXT,
+    RecordType::SRV,
+    RecordType::CAA,
+    RecordType::PTR,
+    RecordType::NS,
+];
+
+const CONTINENTS: [&str; 7] = ["AF", "AN", "AS", "EU", "NA", "OC", "SA"];
+
+/// Compiles every `*.toml` in `dir` (sorted by name) into one zone set.
+pub fn compile_zone_dir(dir: &Path, geo: Option<&GeoDb>) -> Result<ZoneSet, Diagnostics> {
+    let mut diags = Diagnostics::default();
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Diagnostics::one(dir, None, format!("cannot read zones directory: {e}")))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(Diagnostics::one(dir, None, "no zone files (*.toml)"));
+    }
+    let mut zones: Vec<Zone> = Vec::new();
+    let mut origins: HashMap<LowerName, PathBuf> = HashMap::new();
+    let mut region_base = 0;
+    for file in files {
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) => {
+                diags.push(Diagnostic::new(&file, None, format!("cannot read: {e}")));
+                continue;
+            }
+        };
+        match compile_zone_file_text(&file, &text, geo, region_base) {
+            Ok(zone) => {
+                if let Some(prev) = origins.get(&zone.lower_origin) {
+                    diags.push(Diagnostic::new(
+                        &file,
+                        Some(1),
+                        format!(
+                            "zone {} is already defined in {}",
+                            zone.origin,
+                            prev.display()
+                        ),
+                    ));
+                    continue;
+                }
+                origins.insert(zone.lower_origin.clone(), file.clone());
+                region_base += zone.regions.len();
+                zones.push(zone);
+            }
+            Err(d) => diags.0.extend(d.0),
+        }
+    }
+    if diags.is_empty() {
+        Ok(ZoneSet::new(zones))
+    } else {
+        Err(diags)
+    }
+}
+
+/// Resolves `s` against `origin`: `@` is the origin, a trailing dot makes it absolute.
+fn resolve_name(s: &str, origin: &Name) -> Result<Name, String> {
+    let s = s.trim();
+    if s == "@" {
+        return Ok(origin.clone());
+    }
+    let name = Name::from_ascii(s).map_err(|e| format!("bad name {s:?}: {e}"))?;
+    if s.ends_with('.') {
+        Ok(name)
+    } else {
+        name.append_domain(origin)
+            .map_err(|e| format!("bad name {s:?}: {e}"))
+    }
+}
+
+/// A record with the line it came from.
+struct Sourced {
+    record: Record,
+    line: Option<usize>,
+    /// The file it came from when not the zone file (a master file).
+    file: Option<PathBuf>,
+}
+
+struct Ctx<'a> {
+    file: &'a Path,
+    text: &'a str,
+    diags: Diagnostics,
+}
+
+impl Ctx<'_> {
+    fn err(&mut self, line: Option<usize>, msg: impl Into<String>) {
+        self.diags.push(Diagnostic::new(self.file, line, msg));
+    }
+    fn line(&self, span: std::ops::Range<usize>) -> Option<usize> {
+        Some(line_of(self.text, span.start))
+    }
+}
+
+/// Compiles one zone file's text. `region_base` is the id of its first region in the zone set.
+pub fn compile_zone_file_text(
+    file: &Path,
+    text: &str,
+    geo: Option<&GeoDb>,
+    region_base: usize,
+) -> Result<Zone, Diagnostics> {
+    let input: ZoneFileInput =
+        toml::from_str(text).map_err(|e| Diagnostics(vec![from_toml_error(file, text, &e)]))?;
+    let mut cx = Ctx {
+        file,
+        text,
+        diags: Diagnostics::default(),
+    };
+
+    let origin_line = cx.line(input.origin.span());
+    let mut origin_s = input.origin.get_ref().trim().to_string();
+    if !origin_s.ends_with('.') {
+        origin_s.push('.');
+    }
+    let origin = match Name::from_ascii(&origin_s) {
+        Ok(n) if !n.is_root() => n,
+        Ok(_) => {
+            return Err(Diagnostics::one(
+                file,
+                origin_line,
+                "origin must not be the root",
+            ));
+        }
+        Err(e) => {
+            return Err(Diagnostics::one(
+                file,
+                origin_line,
+                format!("bad origin {origin_s:?}: {e}"),
+            ));
+        }
+    };
+    let lorigin = LowerName::new(&origin);
+    let default_ttl = input.ttl;
+    let mut recs: Vec<Sourced> = Vec::new();
+
+    // Apex NS set.
+    for ns in &input.ns {
+        let line = cx.line(ns.span());
+        match resolve_name(ns.get_ref(), &origin) {
+            Ok(target) => recs.push(Sourced {
+                record: Record::from_rdata(
+                    origin.clone(),
+                    default_ttl,
+                    RData::NS(hickory_proto::rr::rdata::NS(target)),
+                ),
+                line,
+                file: None,
+            }),
+            Err(e) => cx.err(line, e),
+        }
+    }
+
+    // SOA.
+    if let Some(soa) = &input.soa {
+        let line = cx.line(soa.span());
+        let s = soa.get_ref();
+        let mname = match &s.mname {
+            Some(m) => resolve_name(m, &origin),
+            None => match input.ns.first() {
+                Some(ns) => resolve_name(ns.get_ref(), &origin),
+                None => Err("soa.mname is not set and there is no ns to default to".to_string()),
+            },
+        };
+        let rname = resolve_name(s.rname.as_deref().unwrap_or("hostmaster"), &origin);
+        match (mname, rname) {
+            (Ok(m), Ok(r)) => recs.push(Sourced {
+                record: Record::from_rdata(
+                    origin.clone(),
+                    s.ttl.unwrap_or(default_ttl),
+                    RData::SOA(SOA::new(
+                        m, r, s.serial, s.refresh, s.retry, s.expire, s.minimum,
+                    )),
+                ),
+                line,
+                file: None,
+            }),
+            (Err(e), _) | (_, Err(e)) => cx.err(line, format!("soa: {e}")),
+        }
+    }
+
+    // Inline records.
+    for r in &input.records {
+        let line = cx.line(r.span());
+        let r = r.get_ref();
+        let rtype = match r.rtype.trim().to_ascii_uppercase().parse::<RecordType>() {
+            Ok(t) if INLINE_TYPES.contains(&t) => t,
+            _ => {
+                cx.err(
+                    line,
+                    format!(
+                        "record type {:?} is not supported inline (A, AAAA, CNAME, MX, TXT, SRV, CAA, PTR, NS; others go in master_file)",
+                        r.rtype
+                    ),
+                );
+                continue;
+            }
+        };
+        let owner = match resolve_name(&r.name, &origin) {
+            Ok(n) => n,
+            Err(e) => {
+                cx.err(line, e);
+                continue;
+            }
+        };
+        let ttl = r.ttl.unwrap_or(default_ttl);
+        for data in r.data.items() {
+            match parse_rdata(&origin, rtype, data) {
+                Ok(rdata) => recs.push(Sourced {
+                    record: Record::from_rdata(owner.clone(), ttl, rdata),
+                    line,
+                    file: None,
+                }),
+                Err(e) => cx.err(line, format!("{rtype} {data:?}: {e}")),
+            }
+        }
+    }
+
+    // Master file.
+    if let Some(mf) = &input.master_file {
+        let line = cx.line(mf.span());
+        let path = file.parent().unwrap_or(Path::new(".")).join(mf.get_ref());
+        match std::fs::read_to_string(&path) {
+            Ok(mtext) => match parse_master(&path, &mtext, &origin, default_ttl) {
+                Ok(list) => recs.extend(list),
+                Err(d) => cx.diags.push(d),
+            },
+            Err(e) => cx.err(
+                line,
+                format!("master_file {}: cannot read: {e}", path.display()),
+            ),
+        }
+    }
+
+    // Every record inside the zone.
+    recs.retain(|s| {
+        if lorigin.zone_of(&LowerName::new(&s.record.name)) {
+            true
+        } else {
+            let msg = format!(
+                "{} {} is outside the zone {}",
+                s.record.name,
+                s.record.record_type(),
+                origin
+            );
+            match &s.file {
+                Some(f) => cx.diags.push(Diagnostic::new(f, s.line, msg)),
+                None => cx.err(s.line, msg),
+            }
+            false
+        }
+    });
+
+    // Group into RRsets.
+    let mut sets: BTreeMap<(LowerName, u16), Vec<Sourced>> = BTreeMap::new();
+    for s in recs {
+        let key = (
+            LowerName::new(&s.record.name),
+            u16::from(s.record.record_type()),
+        );
+        sets.entry(key).or_default().push(s);
+    }
+
+    // SOA: exactly one, at the apex.
+    let mut soa_record = None;
+    for ((name, t), list) in &sets {
+        if *t != u16::from(RecordType::SOA) {
+            continue;
+        }
+        let first = &list[0];
+        if *name != lorigin {
+            report(
+                &mut cx,
+                first,
+                format!("SOA at {} is not at the zone apex", first.record.name),
+            );
+        } else if list.len() > 1 {
+            report(
+                &mut cx,
+                &list[1],
+                "SOA given twice (zone file and master file?)".to_string(),
+            );
+        } else {
+            soa_record = Some(first.record.clone());
+        }
+    }
+    let Some(soa) = soa_record else {
+        cx.err(
+            Some(1),
+            format!("zone {origin} has no SOA ([soa] table or an SOA in master_file)"),
+        );
+        return Err(cx.diags);
+    };
+    if !sets.contains_key(&(lorigin.clone(), u16::from(RecordType::NS))) {
+        cx.err(
+            origin_line,
+            format!("zone {origin} has no NS records (ns = [...])"),
+        );
+    }
+
+    // CNAME: alone at its name, one record.
+    let mut names_with: HashMap<LowerName, Vec<RecordType>> = HashMap::new();
+    for (name, t) in sets.keys() {
+        names_with
+            .entry(name.clone())
+            .or_default()
+            .push(RecordType::from(*t));
+    }
+    for ((name, t), list) in &sets {
+        if *t != u16::from(RecordType::CNAME) {
+            continue;
+        }
+        let first = &list[0];
+        if list.len() > 1 {
+            report(
+                &mut cx,
+                &list[1],
+                format!("{} has more than one CNAME", first.record.name),
+            );
+        }
+        let others: Vec<String> = names_with[name]
+            .iter()
+            .filter(|t| **t != RecordType::CNAME)
+            .map(|t| t.to_string())
+            .collect();
+        if !others.is_empty() {
+            report(
+                &mut cx,
+                first,
+                format!(
+                    "CNAME at {} beside other data ({}): a CNAME must be alone at its name (RFC 1034 §3.6.2)",
+                    first.record.name,
+                    others.join(", ")
+                ),
+            );
+        }
+    }
+
+    // Delegations and occluded data.
+    let cuts: Vec<LowerName> = sets
+        .keys()
+        .filter(|(n, t)| *t == u16::from(RecordType::NS) && *n != lorigin)
+        .map(|(n, _)| n.clone())
+        .collect();
+    for ((name, t), list) in &sets {
+        let rt = RecordType::from(*t);
+        for cut in &cuts {
+            let below = cut.zone_of(name) && name != cut;
+            let at_cut_not_ns = name == cut && !matches!(rt, RecordType::NS | RecordType::DS);
+            if (below || at_cut_not_ns) && !matches!(rt, RecordType::A | RecordType::AAAA) {
+                report(
+                    &mut cx,
+                    &list[0],
+                    format!(
+                        "{} {rt} is hidden by the delegation at {cut} (only glue A/AAAA may be there)",
+                        list[0].record.name
+                    ),
+                );
+            }
+        }
+    }
+
+    // Nodes.
+    let mut nodes: HashMap<LowerName, Node> = HashMap::new();
+    for ((name, t), list) in sets {
+        let rtype = RecordType::from(t);
+        let ttl = list
+            .iter()
+            .map(|s| s.record.ttl)
+            .min()
+            .unwrap_or(default_ttl);
+        let mut records: Vec<Record> = Vec::with_capacity(list.len());
+        for s in list {
+            let mut r = s.record;
+            // RFC 2181 §5.2: TTLs of an RRset must match; take the lowest.
+            r.ttl = ttl;
+            if !records.iter().any(|x| x.data == r.data) {
+                records.push(r);
+            }
+        }
+        add_node(&mut nodes, &name, &lorigin);
+        if let Some(node) = nodes.get_mut(&name) {
+            node.cut |= rtype == RecordType::NS && name != lorigin;
+            node.rrsets.push(RrSet { rtype, records });
+        }
+    }
+
+    // Regions.
+    let mut regions: Vec<Region> = Vec::new();
+    let mut region_idx: HashMap<String, usize> = HashMap::new();
+    for (name, r) in &input.regions {
+        let line = cx.line(r.span());
+        let ri = r.get_ref();
+        let mut ok = true;
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            cx.err(
+                line,
+                format!("region name {name:?}: use letters, digits, '-' and '_'"),
+            );
+            ok = false;
+        }
+        let [lat, lon] = ri.location;
+        if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+            cx.err(line, format!("region {name:?}: location [{lat}, {lon}] is not [latitude -90..90, longitude -180..180]"));
+            ok = false;
+        }
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for v in &ri.vips {
+            match v.trim().parse::<IpAddr>() {
+                Ok(IpAddr::V4(a)) => v4.push(a),
+                Ok(IpAddr::V6(a)) => v6.push(a),
+                Err(_) => {
+                    cx.err(
+                        line,
+                        format!("region {name:?}: VIP {v:?} is not an IP address"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        if ri.vips.is_empty() {
+            cx.err(line, format!("region {name:?} has no VIP"));
+            ok = false;
+        }
+        if !(1..=65535).contains(&ri.weight) {
+            cx.err(
+                line,
+                format!("region {name:?}: weight {} is outside 1–65535", ri.weight),
+            );
+            ok = false;
+        }
+        if !ri.cost.is_finite() || ri.cost < 0.0 {
+            cx.err(
+                line,
+                format!("region {name:?}: cost {} must be a number ≥ 0", ri.cost),
+            );
+            ok = false;
+        }
+        if ok {
+            region_idx.insert(name.clone(), regions.len());
+            regions.push(Region {
+                name: name.clone(),
+                id: region_base + regions.len(),
+                lat,
+                lon,
+                v4,
+                v6,
+                weight: ri.weight,
+                cost: ri.cost,
+                backup: ri.backup,
+            });
+        }
+    }
+
+    let zone_rules = match &input.geo {
+        Some(g) => {
+            let line = cx.line(g.span());
+            compile_rules(&mut cx, line, g.get_ref(), &region_idx, "geo")
+        }
+        None => GeoRules::default(),
+    };
+
+    // Services.
+    let mut services: Vec<Service> = Vec::new();
+    for (label, s) in &input.services {
+        let line = cx.line(s.span());
+        let si = s.get_ref();
+        let owner = match resolve_name(label, &origin) {
+            Ok(n) => n,
+            Err(e) => {
+                cx.err(line, format!("service {label:?}: {e}"));
+                continue;
+            }
+        };
+        let lowner = LowerName::new(&owner);
+        if !lorigin.zone_of(&lowner) {
+            cx.err(
+                line,
+                format!("service {label:?}: {owner} is outside the zone {origin}"),
+            );
+            continue;
+        }
+        if lowner == lorigin {
+            cx.err(
+                line,
+                format!("service {label:?}: the apex holds the SOA and NS, it cannot be steered"),
+            );
+            continue;
+        }
+        if let Some(node) = nodes.get(&lowner)
+            && !node.rrsets.is_empty()
+        {
+            let types: Vec<String> = node.rrsets.iter().map(|r| r.rtype.to_string()).collect();
+            cx.err(
+                line,
+                format!(
+                    "{owner} is both a service and static data ({}): a name is one or the other",
+                    types.join(", ")
+                ),
+            );
+            continue;
+        }
+        if cuts.iter().any(|c| c.zone_of(&lowner)) {
+            cx.err(
+                line,
+                format!("service {label:?}: {owner} is at or below a delegation"),
+            );
+            continue;
+        }
+        let mut sregions = Vec::new();
+        match &si.regions {
+            Some(list) => {
+                for r in list {
+                    match region_idx.get(r) {
+                        Some(&i) if !sregions.contains(&i) => sregions.push(i),
+                        Some(_) => cx.err(
+                            line,
+                            format!("service {label:?}: region {r:?} listed twice"),
+                        ),
+                        None => cx.err(line, format!("service {label:?}: unknown region {r:?}")),
+                    }
+                }
+            }
+            None => sregions.extend(0..regions.len()),
+        }
+        if sregions.is_empty() {
+            cx.err(line, format!("service {label:?} has no regions"));
+            continue;
+        }
+        if si.ttl > 86_400 {
+            cx.err(
+                line,
+                format!("service {label:?}: ttl {} is above 86400", si.ttl),
+            );
+        }
+        if si.answers == 0 {
+            cx.err(
+                line,
+                format!("service {label:?}: answers must be at least 1"),
+            );
+        }
+        let rules = match &si.geo {
+            Some(g) => compile_rules(
+                &mut cx,
+                line,
+                g,
+                &region_idx,
+                &format!("services.{label}.geo"),
+            )
+            .over(&zone_rules),
+            None => zone_rules.clone(),
+        };
+        let sites: Vec<Site> = sregions
+            .iter()
+            .map(|&i| Site {
+                index: i,
+                lat: regions[i].lat,
+                lon: regions[i].lon,
+            })
+            .collect();
+        let geomap = GeoMap::build(geo, &sites, &rules);
+        add_node(&mut nodes, &lowner, &lorigin);
+        if let Some(node) = nodes.get_mut(&lowner) {
+            node.service = Some(services.len());
+        }
+        services.push(Service {
+            name: owner,
+            label: label.clone(),
+            regions: sregions,
+            policy: match si.policy {
+                PolicyInput::Proximity => Policy::Proximity,
+            },
+            ttl: si.ttl,
+            answers: si.answers as usize,
+            geomap,
+        });
+    }
+
+    if !cx.diags.is_empty() {
+        return Err(cx.diags);
+    }
+    let minimum = match &soa.data {
+        RData::SOA(s) => s.minimum,
+        _ => soa.ttl,
+    };
+    let mut negative_soa = soa.clone();
+    negative_soa.ttl = soa.ttl.min(minimum);
+    let has_cuts = nodes.iter().any(|(_, n)| n.cut);
+    Ok(Zone {
+        origin,
+        lower_origin: lorigin,
+        file: file.to_path_buf(),
+        soa,
+        negative_soa,
+        nodes,
+        regions,
+        services,
+        has_cuts,
+    })
+}
+
+fn report(cx: &mut Ctx<'_>, s: &Sourced, msg: String) {
+    match &s.file {
+        Some(f) => cx.diags.push(Diagnostic::new(f, s.line, msg)),
+        None => cx.err(s.line, msg),
+    }
+}
+
+/// Inserts `name` and every ancestor up to the origin (empty non-terminals).
+fn add_node(nodes: &mut HashMap<LowerName, Node>, name: &LowerName, origin: &LowerName) {
+    nodes.entry(name.clone()).or_default();
+    let mut n = name.clone();
+    while n.num_labels() > origin.num_labels() {
+        n = n.base_name();
+        nodes.entry(n.clone()).or_default();
+    }
+}
+
+/// Parses one RDATA in master-file syntax, relative names relative to `origin`.
+///
+/// TXT data that is not already quoted is taken as text and split into 255-byte strings, so
+/// `data = "v=spf1 -all"` means what it says.
+fn parse_rdata(origin: &Name, rtype: RecordType, data: &str) -> Result<RData, String> {
+    let data = data.trim();
+    let text;
+    let data = if rtype == RecordType::TXT && !data.starts_with('"') {
+        let bytes = data.as_bytes();
+        let mut parts = Vec::new();
+        for chunk in bytes.chunks(255) {
+            let s = String::from_utf8_lossy(chunk);
+            parts.push(format!(
+                "\"{}\"",
+                s.replace('\\', "\\\\").replace('"', "\\\"")
+            ));
+        }
+        text = parts.join(" ");
+        text.as_str()
+    } else {
+        data
+    };
+    if data.is_empty() {
+        return Err("empty data".into());
+    }
+    if data.contains(['\n', '\r', '(', ')', ';']) && rtype != RecordType::TXT {
+        return Err("data must be one line without parentheses or comments".into());
+    }
+    let line = format!("@ 0 IN {rtype} {data}\n");
+    let (_, sets) = Parser::new(line, None, Some(origin.clone()))
+        .parse()
+        .map_err(|e| clean_parse_error(&e.to_string()))?;
+    let rdata = sets
+        .into_values()
+        .flat_map(|s| s.records_without_rrsigs().cloned().collect::<Vec<_>>())
+        .next()
+        .map(|r| r.data)
+        .ok_or_else(|| "no record data".to_string())?;
+    Ok(rdata)
+}
+
+fn clean_parse_error(s: &str) -> String {
+    s.trim().trim_end_matches('.').to_string()
+}
+
+/// Parses an RFC 1035 master file. hickory's parser reports no line, so on error the shortest
+/// prefix of the file that fails with the same error finds it (the parser stops at the first
+/// error, so that prefix ends at the offending line).
+fn parse_master(
+    path: &Path,
+    text: &str,
+    origin: &Name,
+    ttl: u32,
+) -> Result<Vec<Sourced>, Diagnostic> {
+    let with_ttl = |body: &str| format!("$TTL {ttl}\n{body}");
+    let parse = |body: &str| {
+        Parser::new(
+            with_ttl(body),
+            Some(path.to_path_buf()),
+            Some(origin.clone()),
+        )
+        .parse()
+    };
+    match parse(text) {
+        Ok((_, sets)) => Ok(sets
+            .into_values()
+            .flat_map(|s| s.records_without_rrsigs().cloned().collect::<Vec<_>>())
+            .map(|record| Sourced {
+                record,
+                line: None,
+                file: Some(path.to_path_buf()),
+            })
+            .collect()),
+        Err(e) => {
+            let msg = e.to_string();
+            let lines: Vec<&str> = text.split_inclusive('\n').collect();
+            let fails_same = |k: usize| -> bool {
+                let body: String = lines[..k].concat();
+                matches!(parse(&body), Err(e2) if e2.to_string() == msg)
+            };
+            let (mut lo, mut hi) = (1usize, lines.len().max(1));
+            if !fails_same(hi) {
+                return Err(Diagnostic::new(path, None, clean_parse_error(&msg)));
+            }
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if fails_same(mid) {
+                    hi = mid
+                } else {
+                    lo = mid + 1
+                }
+            }
+            Err(Diagnostic::new(path, Some(lo), clean_parse_error(&msg)))
+        }
+    }
+}
+
+/// Compiles `[geo]` rules: networks, countries, continents, default.
+fn compile_rules(
+    cx: &mut Ctx<'_>,
+    line: Option<usize>,
+    g: &GeoRulesInput,
+    region_idx: &HashMap<String, usize>,
+    what: &str,
+) -> GeoRules {
+    let list = |cx: &mut Ctx<'_>, key: &str, names: &[String]| -> Vec<usize> {
+        let mut out = Vec::new();
+        for n in names {
+            match region_idx.get(n) {
+                Some(&i) => out.push(i),
+                None => cx.err(line, format!("{what}: {key}: unknown region {n:?}")),
+            }
+        }
+        if names.is_empty() {
+            cx.err(line, format!("{what}: {key}: empty region list"));
+        }
+        out
+    };
+    let mut rules = GeoRules::default();
+    for (net, names) in &g.networks {
+        match net.parse::<IpNet>() {
+            Ok(n) if n.trunc() == n => {
+                let l = list(cx, net, names);
+                rules.networks.push((n, l));
+            }
+            Ok(n) => cx.err(
+                line,
+                format!(
+                    "{what}: network {net} has host bits set (did you mean {}?)",
+                    n.trunc()
+                ),
+            ),
+            Err(_) => cx.err(line, format!("{what}: {net:?} is not a CIDR network")),
+        }
+    }
+    for (c, names) in &g.countries {
+        let code = crate::geo::db_code(c);
+        if code == [0, 0] {
+            cx.err(
+                line,
+                format!("{what}: country {c:?} is not a two-letter ISO 3166 code"),
+            );
+            continue;
+        }
+        let l = list(cx, c, names);
+        rules.countries.insert(code, l);
+    }
+    for (c, names) in &g.continents {
+        let up = c.to_ascii_uppercase();
+        if !CONTINENTS.contains(&up.as_str()) {
+            cx.err(
+                line,
+                format!(
+                    "{what}: continent {c:?} is not one of {}",
+                    CONTINENTS.join(" ")
+                ),
+            );
+            continue;
+        }
+        let l = list(cx, c, names);
+        rules.continents.insert(crate::geo::db_code(&up), l);
+    }
+    if let Some(d) = &g.default {
+        rules.default = match (&d.location, &d.regions) {
+            (Some(_), Some(_)) => {
+                cx.err(
+                    line,
+                    format!("{what}: default takes location or regions, not both"),
+                );
+                GeoDefault::ListedOrder
+            }
+            (Some([lat, lon]), None) => {
+                if !(-90.0..=90.0).contains(lat) || !(-180.0..=180.0).contains(lon) {
+                    cx.err(
+                        line,
+                        format!("{what}: default location [{lat}, {lon}] is out of range"),
+                    );
+                }
+                GeoDefault::Location(*lat, *lon)
+            }
+            (None, Some(names)) => GeoDefault::Regions(list(cx, "default", names)),
+            (None, None) => GeoDefault::ListedOrder,
+        };
+    }
+    rules
+}

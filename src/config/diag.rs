@@ -1,0 +1,90 @@
+//! Errors that say where: `zones/eu.toml: line 14: region "fra" has no VIP`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One mistake in one input file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    /// 1-based line, when the mistake can be pinned to one.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl Diagnostic {
+    pub fn new(file: &Path, line: Option<usize>, message: impl Into<String>) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(
+                f,
+                "{}: line {}: {}",
+                self.file.display(),
+                line,
+                self.message
+            ),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+/// Every mistake found in one load; a load either succeeds whole or returns all of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    pub fn push(&mut self, d: Diagnostic) {
+        self.0.push(d);
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter()
+    }
+    pub fn one(file: &Path, line: Option<usize>, message: impl Into<String>) -> Self {
+        Self(vec![Diagnostic::new(file, line, message)])
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The 1-based line of byte offset `pos` in `text`.
+pub fn line_of(text: &str, pos: usize) -> usize {
+    let pos = pos.min(text.len());
+    text.as_bytes()[..pos]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Turns a toml parse error into a diagnostic with the line it points at.
+pub(crate) fn from_toml_error(file: &Path, text: &str, err: &toml::de::Error) -> Diagnostic {
+    let line = err.span().map(|s| line_of(text, s.start));
+    // toml's Display repeats the source excerpt over several lines; the message alone reads
+    // better after `file: line N:`.
+    Diagnostic::new(file, line, err.message().trim().to_string())
+}

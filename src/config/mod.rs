@@ -1,0 +1,44 @@
+//! Configuration INPUT: the server config (`gslbd.toml`) and the zone files (`zones/*.toml`).
+//!
+//! Two phases, like a compiler: serde types with `deny_unknown_fields` read the TOML exactly as
+//! written (with spans, so every later error can name its line), then [`compile`] resolves names
+//! to indices, parses record data and checks every reference, producing the immutable
+//! [`crate::zone::ZoneSet`]. This module reads files and nothing else.
+
+mod compile;
+mod diag;
+mod server;
+pub mod zonefile;
+
+pub use compile::{compile_zone_dir, compile_zone_file_text};
+pub use diag::{Diagnostic, Diagnostics, line_of};
+pub use server::{LogFormat, ServerConfig, load_server_config};
+
+use std::path::Path;
+
+use crate::geo::GeoDb;
+use crate::zone::ZoneSet;
+
+/// Everything a server runs on, loaded and validated together.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: ServerConfig,
+    pub geo: Option<GeoDb>,
+    pub zones: ZoneSet,
+}
+
+/// Loads the server config, the geodata and every zone file; returns all mistakes at once.
+pub fn load_all(config_file: &Path) -> Result<Loaded, Diagnostics> {
+    let config = load_server_config(config_file)?;
+    load_with(config)
+}
+
+/// Loads the geodata and zones named by an already validated config.
+pub fn load_with(config: ServerConfig) -> Result<Loaded, Diagnostics> {
+    let geo = match &config.geodata {
+        Some(p) => Some(GeoDb::open(p).map_err(|e| Diagnostics::one(p, None, e.to_string()))?),
+        None => None,
+    };
+    let zones = compile_zone_dir(&config.zones_dir, geo.as_ref())?;
+    Ok(Loaded { config, geo, zones })
+}

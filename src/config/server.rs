@@ -1,0 +1,211 @@
+//! The server config: where to listen, where the zones and the geodata are, how to log.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::diag::{Diagnostics, from_toml_error, line_of};
+
+/// `gslbd.toml` as written. Relative paths are relative to the file's own directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfigInput {
+    /// DNS listen addresses; each serves UDP and TCP. IPv4 and IPv6 alike.
+    pub listen: Spanned<Vec<String>>,
+    /// Directory of zone files (`*.toml`, one zone each).
+    #[serde(default = "default_zones")]
+    pub zones: String,
+    /// MaxMind DB (GeoIP2/GeoLite2 City or Country, DB-IP City Lite) used to locate clients.
+    /// Optional: without it every client gets the zone's `[geo.default]`.
+    #[serde(default)]
+    pub geodata: Option<String>,
+    #[serde(default)]
+    pub dns: DnsInput,
+    #[serde(default)]
+    pub log: LogInput,
+}
+
+/// `[dns]`: protocol limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsInput {
+    /// Largest UDP response we send to an EDNS client (bytes, 512–4096). Default 1232, the DNS
+    /// flag day 2020 value that avoids IP fragmentation.
+    #[serde(default = "default_udp_payload")]
+    pub udp_payload: u16,
+    /// Seconds a TCP connection may stay idle between queries (1–300). Default 10.
+    #[serde(default = "default_tcp_timeout")]
+    pub tcp_timeout: u64,
+    /// Worker threads, one single-threaded runtime each with its own SO_REUSEPORT UDP socket.
+    /// 0 (default) means one per CPU core.
+    #[serde(default)]
+    pub workers: usize,
+}
+
+impl Default for DnsInput {
+    fn default() -> Self {
+        Self {
+            udp_payload: default_udp_payload(),
+            tcp_timeout: default_tcp_timeout(),
+            workers: 0,
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogInput {
+    /// A tracing filter: `info`, `debug`, `gslbd=debug,info`… Default `info`.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+    /// `text` (default) or `json` (one object per line).
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+impl Default for LogInput {
+    fn default() -> Self {
+        Self {
+            level: default_log_level(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+fn default_zones() -> String {
+    "zones".into()
+}
+fn default_udp_payload() -> u16 {
+    1232
+}
+fn default_tcp_timeout() -> u64 {
+    10
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+
+/// The validated server config.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub file: PathBuf,
+    pub listen: Vec<SocketAddr>,
+    pub zones_dir: PathBuf,
+    pub geodata: Option<PathBuf>,
+    pub udp_payload: u16,
+    pub tcp_timeout: std::time::Duration,
+    pub workers: usize,
+    pub log_level: String,
+    pub log_format: LogFormat,
+}
+
+impl ServerConfig {
+    /// A config for tests and embedding: the given zones, no geodata, defaults elsewhere.
+    pub fn for_zones(zones_dir: impl Into<PathBuf>, listen: Vec<SocketAddr>) -> Self {
+        Self {
+            file: PathBuf::from("<built-in>"),
+            listen,
+            zones_dir: zones_dir.into(),
+            geodata: None,
+            udp_payload: default_udp_payload(),
+            tcp_timeout: std::time::Duration::from_secs(default_tcp_timeout()),
+            workers: 1,
+            log_level: default_log_level(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// Reads and validates `gslbd.toml`.
+pub fn load_server_config(file: &Path) -> Result<ServerConfig, Diagnostics> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Diagnostics::one(file, None, format!("cannot read: {e}")))?;
+    parse_server_config(file, &text)
+}
+
+pub(crate) fn parse_server_config(file: &Path, text: &str) -> Result<ServerConfig, Diagnostics> {
+    let input: ServerConfigInput =
+        toml::from_str(text).map_err(|e| Diagnostics(vec![from_toml_error(file, text, &e)]))?;
+    let mut diags = Diagnostics::default();
+    let base = file.parent().unwrap_or(Path::new("."));
+    let resolve = |p: &str| -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        }
+    };
+
+    let listen_line = line_of(text, input.listen.span().start);
+    let mut listen = Vec::new();
+    for a in input.listen.get_ref() {
+        match a.parse::<SocketAddr>() {
+            Ok(sa) => listen.push(sa),
+            Err(_) => diags.push(super::Diagnostic::new(
+                file,
+                Some(listen_line),
+                format!("listen address {a:?} is not IP:port (IPv6 as [addr]:port)"),
+            )),
+        }
+    }
+    if input.listen.get_ref().is_empty() {
+        diags.push(super::Diagnostic::new(
+            file,
+            Some(listen_line),
+            "listen is empty",
+        ));
+    }
+    if !(512..=4096).contains(&input.dns.udp_payload) {
+        diags.push(super::Diagnostic::new(
+            file,
+            None,
+            format!(
+                "dns.udp_payload {} is outside 512–4096",
+                input.dns.udp_payload
+            ),
+        ));
+    }
+    if !(1..=300).contains(&input.dns.tcp_timeout) {
+        diags.push(super::Diagnostic::new(
+            file,
+            None,
+            format!(
+                "dns.tcp_timeout {} is outside 1–300 seconds",
+                input.dns.tcp_timeout
+            ),
+        ));
+    }
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&input.log.level) {
+        diags.push(super::Diagnostic::new(
+            file,
+            None,
+            format!("log.level {:?} is not a valid filter: {e}", input.log.level),
+        ));
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    Ok(ServerConfig {
+        file: file.to_path_buf(),
+        listen,
+        zones_dir: resolve(&input.zones),
+        geodata: input.geodata.as_deref().map(resolve),
+        udp_payload: input.dns.udp_payload,
+        tcp_timeout: std::time::Duration::from_secs(input.dns.tcp_timeout),
+        workers: input.dns.workers,
+        log_level: input.log.level,
+        log_format: input.log.format,
+    })
+}

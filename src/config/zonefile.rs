@@ -1,0 +1,199 @@
+//! One zone file (`zones/<name>.toml`) exactly as written. Every key is documented in the
+//! README's zone file reference; keep the two in step.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A whole zone file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneFileInput {
+    /// The zone's origin, e.g. `gslb.example.` (a trailing dot is implied).
+    pub origin: Spanned<String>,
+    /// Default TTL of static records in seconds. Default 3600.
+    #[serde(default = "default_ttl")]
+    pub ttl: u32,
+    /// The SOA. Required unless `master_file` carries one.
+    #[serde(default)]
+    pub soa: Option<Spanned<SoaInput>>,
+    /// Name servers of the zone (apex NS set), relative to the origin or absolute.
+    #[serde(default)]
+    pub ns: Vec<Spanned<String>>,
+    /// Static records.
+    #[serde(default)]
+    pub records: Vec<Spanned<RecordInput>>,
+    /// An RFC 1035 master file with more static data, relative to this file.
+    #[serde(default)]
+    pub master_file: Option<Spanned<String>>,
+    /// Data centers, by name.
+    #[serde(default)]
+    pub regions: BTreeMap<String, Spanned<RegionInput>>,
+    /// Steered names, by owner name relative to the origin.
+    #[serde(default)]
+    pub services: BTreeMap<String, Spanned<ServiceInput>>,
+    /// Operator geo rules for every service of the zone.
+    #[serde(default)]
+    pub geo: Option<Spanned<GeoRulesInput>>,
+}
+
+pub fn default_ttl() -> u32 {
+    3600
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SoaInput {
+    /// Primary name server. Default: the first `ns`.
+    #[serde(default)]
+    pub mname: Option<String>,
+    /// Mailbox of the responsible person as a DNS name (`hostmaster` → hostmaster.<origin>).
+    /// Default `hostmaster`.
+    #[serde(default)]
+    pub rname: Option<String>,
+    pub serial: u32,
+    #[serde(default = "default_refresh")]
+    pub refresh: i32,
+    #[serde(default = "default_retry")]
+    pub retry: i32,
+    #[serde(default = "default_expire")]
+    pub expire: i32,
+    /// Negative-caching TTL (RFC 2308). Default 60.
+    #[serde(default = "default_minimum")]
+    pub minimum: u32,
+    /// TTL of the SOA record itself. Default: the zone's `ttl`.
+    #[serde(default)]
+    pub ttl: Option<u32>,
+}
+
+fn default_refresh() -> i32 {
+    3600
+}
+fn default_retry() -> i32 {
+    600
+}
+fn default_expire() -> i32 {
+    1_209_600
+}
+fn default_minimum() -> u32 {
+    60
+}
+
+/// `data` may be one string or a list of strings (one record each).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn items(&self) -> Vec<&str> {
+        match self {
+            OneOrMany::One(s) => vec![s.as_str()],
+            OneOrMany::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordInput {
+    /// Owner, relative to the origin (`www`, `@` for the apex) or absolute (`www.gslb.example.`).
+    pub name: String,
+    /// A, AAAA, CNAME, MX, TXT, SRV, CAA, PTR or NS.
+    #[serde(rename = "type")]
+    pub rtype: String,
+    /// RDATA in master-file syntax; relative names are relative to the origin.
+    pub data: OneOrMany,
+    /// TTL in seconds. Default: the zone's `ttl`.
+    #[serde(default)]
+    pub ttl: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionInput {
+    /// `[latitude, longitude]` in degrees.
+    pub location: [f64; 2],
+    /// Virtual IPs answered for this region (IPv4 and/or IPv6).
+    pub vips: Vec<String>,
+    /// Capacity weight, 1–65535. Default 100.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    /// Relative cost, ≥ 0. Default 0.
+    #[serde(default)]
+    pub cost: f64,
+    /// Backup regions are used only when no primary is eligible.
+    #[serde(default)]
+    pub backup: bool,
+}
+
+fn default_weight() -> u32 {
+    100
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyInput {
+    /// Nearest region first by great-circle distance.
+    #[default]
+    Proximity,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceInput {
+    /// Regions this service may answer with. Default: every region of the zone.
+    #[serde(default)]
+    pub regions: Option<Vec<String>>,
+    #[serde(default)]
+    pub policy: PolicyInput,
+    /// TTL of steered answers, seconds. Default 30.
+    #[serde(default = "default_service_ttl")]
+    pub ttl: u32,
+    /// How many regions to answer with. Default 1.
+    #[serde(default = "default_answers")]
+    pub answers: u32,
+    /// Geo rules for this service only; they win over the zone's `[geo]`.
+    #[serde(default)]
+    pub geo: Option<GeoRulesInput>,
+}
+
+fn default_service_ttl() -> u32 {
+    30
+}
+fn default_answers() -> u32 {
+    1
+}
+
+/// Operator geo rules, checked before the database, most specific first:
+/// `networks` (longest prefix wins) → `countries` → `continents` → database → `default`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoRulesInput {
+    /// CIDR → ordered region list.
+    #[serde(default)]
+    pub networks: BTreeMap<String, Vec<String>>,
+    /// ISO 3166-1 alpha-2 country code → ordered region list.
+    #[serde(default)]
+    pub countries: BTreeMap<String, Vec<String>>,
+    /// Continent code (AF AN AS EU NA OC SA) → ordered region list.
+    #[serde(default)]
+    pub continents: BTreeMap<String, Vec<String>>,
+    /// For addresses the database does not know (or has no coordinates for).
+    #[serde(default)]
+    pub default: Option<GeoDefaultInput>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoDefaultInput {
+    /// Locate unknown clients here, `[latitude, longitude]`.
+    #[serde(default)]
+    pub location: Option<[f64; 2]>,
+    /// Or answer unknown clients with this ordered region list.
+    #[serde(default)]
+    pub regions: Option<Vec<String>>,
+}

@@ -1,0 +1,214 @@
+//! The authoritative answer to one question, as data: rcode, AA, the three sections and the ECS
+//! scope. No sockets and no EDNS encoding here; [`super::handler`] turns this into a message.
+
+use std::net::IpAddr;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+
+use crate::geo::Ecs;
+use crate::health::HealthSnapshot;
+use crate::steer::{self, Family};
+use crate::zone::{Found, Service, Zone, ZoneSet, vip_rdata};
+
+/// CNAME chains inside one zone are followed at most this far (loops end here too).
+const MAX_CHAIN: usize = 8;
+
+/// Who asked: the transport source and the validated ECS option, if any.
+#[derive(Debug, Clone, Copy)]
+pub struct Client {
+    pub src: IpAddr,
+    pub ecs: Option<Ecs>,
+}
+
+impl Client {
+    /// The address to locate: the ECS address when the source prefix is above 0 (RFC 7871 §7.1.2:
+    /// a SOURCE PREFIX-LENGTH of 0 means the client opted out), else the transport source.
+    pub fn locate_addr(&self) -> IpAddr {
+        match self.ecs {
+            Some(e) if e.source_prefix > 0 => e.addr,
+            _ => self.src,
+        }
+    }
+}
+
+/// The answer before encoding.
+#[derive(Debug, Clone, Default)]
+pub struct Response {
+    pub rcode: ResponseCode,
+    pub authoritative: bool,
+    pub answers: Vec<Record>,
+    pub authorities: Vec<Record>,
+    pub additionals: Vec<Record>,
+    /// ECS SCOPE PREFIX-LENGTH: 0 unless the answer depended on the client's address.
+    pub scope: u8,
+}
+
+impl Response {
+    pub fn refused() -> Self {
+        Self {
+            rcode: ResponseCode::Refused,
+            ..Default::default()
+        }
+    }
+}
+
+/// Answers `qname`/`qtype` (class IN) from `zones`.
+pub fn answer(
+    zones: &ZoneSet,
+    health: &HealthSnapshot,
+    qname: &Name,
+    qtype: RecordType,
+    client: &Client,
+) -> Response {
+    let mut lname = LowerName::new(qname);
+    let Some(zone) = zones.zone_for(&lname) else {
+        return Response::refused();
+    };
+    let mut resp = Response {
+        rcode: ResponseCode::NoError,
+        authoritative: true,
+        ..Default::default()
+    };
+    let mut owner = qname.clone();
+    for hop in 0..MAX_CHAIN {
+        match zone.find(&lname, qtype) {
+            Found::Referral { ns } => {
+                if hop == 0 {
+                    // RFC 1034 §4.3.2 step 3b: a referral is not authoritative.
+                    resp.authoritative = false;
+                    resp.authorities.extend(ns.records.iter().cloned());
+                    add_glue(zone, ns.records.iter(), &mut resp.additionals);
+                }
+                return resp;
+            }
+            Found::NxDomain => {
+                // RFC 6604 §3: after a CNAME the rcode is that of the last name.
+                resp.rcode = ResponseCode::NXDomain;
+                resp.authorities.push(zone.negative_soa.clone());
+                return resp;
+            }
+            Found::Node { node, wildcard: _ } => {
+                if let Some(si) = node.service {
+                    if let Some(svc) = zone.services.get(si) {
+                        answer_service(zone, svc, health, &owner, qtype, client, &mut resp);
+                    }
+                    return resp;
+                }
+                if qtype != RecordType::CNAME
+                    && let Some(cname) = node.rrset(RecordType::CNAME)
+                {
+                    push_owned(&mut resp.answers, &cname.records, &owner);
+                    let target = cname.records.first().and_then(|r| match &r.data {
+                        RData::CNAME(c) => Some(c.0.clone()),
+                        _ => None,
+                    });
+                    match target {
+                        Some(t) if zone.lower_origin.zone_of(&LowerName::new(&t)) => {
+                            lname = LowerName::new(&t);
+                            owner = t;
+                            continue;
+                        }
+                        _ => return resp,
+                    }
+                }
+                let rrset = if qtype == RecordType::ANY {
+                    // RFC 8482 §4.2: answer ANY with one RRset of the node, not all of them.
+                    node.rrsets.first()
+                } else {
+                    node.rrset(qtype)
+                };
+                match rrset {
+                    Some(set) => {
+                        push_owned(&mut resp.answers, &set.records, &owner);
+                        if matches!(set.rtype, RecordType::NS | RecordType::MX | RecordType::SRV) {
+                            add_glue(zone, set.records.iter(), &mut resp.additionals);
+                        }
+                    }
+                    None => resp.authorities.push(zone.negative_soa.clone()),
+                }
+                return resp;
+            }
+        }
+    }
+    resp
+}
+
+fn answer_service(
+    zone: &Zone,
+    svc: &Service,
+    health: &HealthSnapshot,
+    owner: &Name,
+    qtype: RecordType,
+    client: &Client,
+    resp: &mut Response,
+) {
+    let family = match qtype {
+        RecordType::A | RecordType::ANY => Family::V4,
+        RecordType::AAAA => Family::V6,
+        _ => {
+            // Services answer A and AAAA only: NODATA for anything else, not client-dependent.
+            resp.authorities.push(zone.negative_soa.clone());
+            return;
+        }
+    };
+    let (order, scope) = svc.geomap.locate(client.locate_addr());
+    if client.ecs.is_some_and(|e| e.source_prefix > 0) {
+        resp.scope = scope;
+    }
+    let decision = steer::decide(
+        svc.policy,
+        svc.answers,
+        &zone.regions,
+        order,
+        health,
+        family,
+    );
+    for &ri in &decision.regions {
+        let Some(region) = zone.regions.get(ri) else {
+            continue;
+        };
+        match family {
+            Family::V4 => {
+                resp.answers.extend(region.v4.iter().map(|ip| {
+                    Record::from_rdata(owner.clone(), svc.ttl, vip_rdata(IpAddr::V4(*ip)))
+                }))
+            }
+            Family::V6 => {
+                resp.answers.extend(region.v6.iter().map(|ip| {
+                    Record::from_rdata(owner.clone(), svc.ttl, vip_rdata(IpAddr::V6(*ip)))
+                }))
+            }
+        }
+    }
+    if resp.answers.is_empty() {
+        resp.authorities.push(zone.negative_soa.clone());
+    }
+}
+
+/// Copies `records` into `out` with `owner` as their name (the query's case, or the wildcard
+/// expansion's name).
+fn push_owned(out: &mut Vec<Record>, records: &[Record], owner: &Name) {
+    out.extend(records.iter().map(|r| {
+        let mut r = r.clone();
+        r.name = owner.clone();
+        r
+    }));
+}
+
+/// A and AAAA of in-zone NS, MX and SRV targets, for the additional section.
+fn add_glue<'a>(zone: &Zone, records: impl Iterator<Item = &'a Record>, out: &mut Vec<Record>) {
+    for r in records {
+        let target = match &r.data {
+            RData::NS(ns) => &ns.0,
+            RData::MX(mx) => &mx.exchange,
+            RData::SRV(srv) => &srv.target,
+            _ => continue,
+        };
+        for a in zone.addresses(target) {
+            if !out.contains(a) {
+                out.push(a.clone());
+            }
+        }
+    }
+}

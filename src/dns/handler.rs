@@ -1,0 +1,257 @@
+//! Request validation, EDNS/ECS echo, truncation; the glue between hickory and [`super::answer`].
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use hickory_proto::op::{Edns, Metadata, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+use hickory_proto::rr::{DNSClass, Record, RecordType};
+use hickory_server::net::runtime::Time;
+use hickory_server::net::xfer::Protocol;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponseBuilder;
+use tracing::debug;
+
+use super::answer::{Client, Response, answer};
+use crate::geo::ecs::{self, Ecs};
+use crate::health::{HealthCell, HealthSnapshot};
+use crate::zone::ZoneSet;
+
+/// What every query reads: the compiled zones and the health snapshot, each swapped whole.
+#[derive(Debug)]
+pub struct Shared {
+    pub zones: ArcSwap<ZoneSet>,
+    pub health: HealthCell,
+    /// Our largest UDP response to EDNS clients.
+    pub udp_payload: u16,
+}
+
+impl Shared {
+    pub fn new(zones: ZoneSet, udp_payload: u16) -> Arc<Self> {
+        let health = HealthSnapshot::all_up(zones.region_count());
+        Arc::new(Self {
+            zones: ArcSwap::from_pointee(zones),
+            health: Arc::new(ArcSwap::from_pointee(health)),
+            udp_payload,
+        })
+    }
+}
+
+/// The request handler registered with hickory's `Server`.
+#[derive(Clone, Debug)]
+pub struct GslbHandler {
+    shared: Arc<Shared>,
+}
+
+impl GslbHandler {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+}
+
+/// What went wrong before a lookup could run.
+enum Early {
+    Rcode(ResponseCode),
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for GslbHandler {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        mut response_handle: R,
+    ) -> ResponseInfo {
+        let (resp, ecs, early) = self.respond(request);
+        let req_edns = request.edns.as_ref();
+
+        // RFC 6891 §6.1.1: a request with OPT gets an OPT back. We advertise the smaller of the
+        // client's and our payload size: hickory truncates UDP at the response OPT's size, and
+        // RFC 6891 §6.2.5 has us honour the requestor's.
+        let udp_limit = match req_edns {
+            Some(e) => e.max_payload().clamp(512, self.shared.udp_payload),
+            None => 512,
+        };
+        let resp_edns = req_edns.map(|_| {
+            let mut e = Edns::new();
+            e.set_max_payload(udp_limit).set_version(0);
+            if let Some(ecs) = &ecs {
+                // RFC 7871 §7.2.1: echo FAMILY, SOURCE PREFIX-LENGTH and ADDRESS, with our SCOPE.
+                e.options_mut()
+                    .insert(EdnsOption::Subnet(ecs::response_subnet(ecs, resp.scope)));
+            }
+            e
+        });
+
+        let mut meta = Metadata::response_from_request(&request.metadata);
+        meta.authoritative = resp.authoritative;
+        meta.recursion_available = false;
+        meta.response_code = match early {
+            Some(Early::Rcode(rc)) => rc,
+            None => resp.rcode,
+        };
+
+        let mut builder = MessageResponseBuilder::new(&request.queries, None);
+        if let Some(e) = &resp_edns {
+            builder.edns(e);
+        }
+
+        let fits = request.protocol() != Protocol::Udp || fits_in(&resp, udp_limit, request);
+        let result = if fits {
+            response_handle
+                .send_response(builder.build(
+                    meta,
+                    resp.answers.iter(),
+                    resp.authorities.iter(),
+                    std::iter::empty::<&Record>(),
+                    resp.additionals.iter(),
+                ))
+                .await
+        } else {
+            // RFC 2181 §9: set TC when the answer does not fit; we send the question and OPT
+            // alone so that the client retries over TCP instead of using a partial RRset.
+            meta.truncation = true;
+            response_handle
+                .send_response(builder.build_no_records(meta))
+                .await
+        };
+        match result {
+            Ok(info) => info,
+            Err(error) => {
+                debug!(%error, "failed to send response");
+                let mut h = hickory_proto::op::Header {
+                    metadata: Metadata::response_from_request(&request.metadata),
+                    counts: Default::default(),
+                };
+                h.metadata.response_code = ResponseCode::ServFail;
+                ResponseInfo::from(h)
+            }
+        }
+    }
+}
+
+impl GslbHandler {
+    /// Validates the request and computes the answer. Returns the answer, the validated ECS option
+    /// (to echo) and an early rcode that replaces the answer's.
+    fn respond(&self, request: &Request) -> (Response, Option<Ecs>, Option<Early>) {
+        let fail = |rc| (Response::default(), None, Some(Early::Rcode(rc)));
+        if request.metadata.op_code != OpCode::Query {
+            // RFC 1035 §4.1.1: NOTIMP for kinds of query we do not support (UPDATE, NOTIFY…).
+            return fail(ResponseCode::NotImp);
+        }
+        if let Some(edns) = &request.edns {
+            // RFC 6891 §6.1.3: "If a responder does not implement the VERSION level of the
+            // request, then it MUST respond with RCODE=BADVERS."
+            if edns.version() > 0 {
+                return fail(ResponseCode::BADVERS);
+            }
+        }
+        let queries = request.queries.queries();
+        if queries.len() != 1 {
+            // One question per message (RFC 9619); zero or several is a format error.
+            return fail(ResponseCode::FormErr);
+        }
+        let mut ecs = None;
+        if request
+            .edns
+            .as_ref()
+            .is_some_and(|e| e.option(EdnsCode::Subnet).is_some())
+        {
+            match ecs::find_raw_ecs(request.as_slice()).map(ecs::parse_ecs) {
+                Some(Ok(e)) => ecs = Some(e),
+                // RFC 7871 §7.1.1: malformed ECS → FORMERR.
+                Some(Err(_)) | None => return fail(ResponseCode::FormErr),
+            }
+        }
+        let q = &queries[0];
+        let qtype = q.query_type();
+        if q.query_class() != DNSClass::IN {
+            // We hold IN data only. REFUSED (not NOTIMP): the opcode is implemented, we just
+            // are not authoritative for CHAOS/HESIOD or class ANY, like most authoritative servers.
+            return (Response::refused(), ecs, None);
+        }
+        match qtype {
+            // Zone transfers are not offered: the zone files are the source of truth.
+            RecordType::AXFR | RecordType::IXFR => return (Response::refused(), ecs, None),
+            // RFC 6891 §6.1.1: OPT is a pseudo-RR, never a question.
+            RecordType::OPT => {
+                return (
+                    Response::default(),
+                    ecs,
+                    Some(Early::Rcode(ResponseCode::FormErr)),
+                );
+            }
+            _ => {}
+        }
+        let client = Client {
+            src: request.src().ip(),
+            ecs,
+        };
+        let zones = self.shared.zones.load();
+        let health = self.shared.health.load();
+        let resp = answer(&zones, &health, q.original().name(), qtype, &client);
+        (resp, ecs, None)
+    }
+}
+
+/// Whether the response fits `limit` bytes. Cheap upper bound first (no name compression); only
+/// when that exceeds the limit is the message really encoded.
+fn fits_in(resp: &Response, limit: u16, request: &Request) -> bool {
+    let limit = usize::from(limit);
+    let rec = |r: &Record| r.name.len() + 10 + rdata_upper(r);
+    let q = request.queries.as_bytes().len();
+    let upper = 12
+        + q
+        + resp.answers.iter().map(rec).sum::<usize>()
+        + resp.authorities.iter().map(rec).sum::<usize>()
+        + resp.additionals.iter().map(rec).sum::<usize>()
+        + 11
+        + 12;
+    if upper <= limit {
+        return true;
+    }
+    let mut buf = Vec::with_capacity(upper);
+    let mut enc = hickory_proto::serialize::binary::BinEncoder::new(&mut buf);
+    enc.set_max_size(u16::MAX);
+    let meta = Metadata::response_from_request(&request.metadata);
+    let edns = request.edns.as_ref().map(|_| {
+        let mut e = Edns::new();
+        e.set_max_payload(512);
+        e
+    });
+    let header = hickory_proto::op::emit_message_parts(
+        &meta,
+        &mut request
+            .queries
+            .queries()
+            .iter()
+            .map(|q| q.original().clone())
+            .collect::<Vec<_>>()
+            .iter(),
+        &mut resp.answers.iter(),
+        &mut resp.authorities.iter(),
+        &mut resp.additionals.iter(),
+        edns.as_ref(),
+        None,
+        &mut enc,
+    );
+    // ECS option: at most 4 + 16 + 4 bytes more.
+    header.is_ok() && buf.len() + 24 <= limit
+}
+
+/// An upper bound of a record's RDATA length.
+fn rdata_upper(r: &Record) -> usize {
+    use hickory_proto::rr::RData;
+    match &r.data {
+        RData::A(_) => 4,
+        RData::AAAA(_) => 16,
+        RData::CNAME(n) => n.0.len(),
+        RData::NS(n) => n.0.len(),
+        RData::PTR(n) => n.0.len(),
+        RData::MX(mx) => 2 + mx.exchange.len(),
+        RData::SRV(s) => 6 + s.target.len(),
+        RData::SOA(s) => s.mname.len() + s.rname.len() + 20,
+        RData::TXT(t) => t.txt_data.iter().map(|s| s.len() + 1).sum(),
+        // Anything else: assume the worst; the exact check runs.
+        _ => usize::from(u16::MAX),
+    }
+}

@@ -1,0 +1,29 @@
+//! gslbd: a global server load balancing authoritative DNS server.
+//!
+//! Map of the crate (dependencies point inward, towards `steer`, `geo` and `zone`):
+//!
+//! - [`config`]: INPUT. serde types for the server config and the zone files (unknown keys
+//!   rejected), and the compile step that turns them into the immutable model, reporting every
+//!   mistake as `file: line N: reason`.
+//! - [`zone`]: the COMPILED MODEL. `ZoneSet`, `Zone`, `Region`, `Service`; the static
+//!   authoritative lookup (answer, NXDOMAIN, NODATA, CNAME, referral, wildcard).
+//! - [`geo`]: where a client is. ECS parsing and validation, the MaxMind DB reader (the only geo
+//!   I/O, at load time), the per-service network map that gives an ordered region list and the
+//!   ECS scope in one lookup, the CSV → MMDB builder.
+//! - [`steer`]: PURE decisions: `decide(service, health, location) -> Decision`.
+//! - [`health`]: the health snapshot the query path reads lock-free.
+//! - [`dns`]: the hickory `RequestHandler`: parse, validate, answer, EDNS/ECS echo, truncation.
+//! - [`server`]: wires sockets, runtimes and the handler together; `run` is what `main` and the
+//!   tests call.
+
+pub mod config;
+pub mod dns;
+pub mod geo;
+pub mod health;
+pub mod server;
+pub mod steer;
+pub mod zone;
+
+pub use config::{Diagnostic, Diagnostics, ServerConfig};
+pub use health::HealthSnapshot;
+pub use zone::{Region, Service, Zone, ZoneSet};

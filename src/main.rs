@@ -1,0 +1,203 @@
+//! The `gslbd` command: a thin shell over the library. `anyhow` lives here only.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use gslbd::config::{self, LogFormat};
+use gslbd::dns::Shared;
+use tracing::{error, info};
+
+/// gslbd: a GSLB authoritative DNS server. It answers steered names with the VIPs of the
+/// nearest healthy data center, located by EDNS Client Subnet or the resolver's address.
+#[derive(Parser)]
+#[command(name = "gslbd", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve DNS for the configured zones until SIGINT/SIGTERM.
+    Serve {
+        /// Server config file [default: ./gslbd.toml, else the repository's example]
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
+    /// Validate the server config, the geodata and every zone file; print each error as
+    /// `file: line N: reason` and exit non-zero if there is any.
+    Check {
+        /// Server config file [default: ./gslbd.toml, else the repository's example]
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
+    /// Build or inspect geolocation databases (MaxMind DB format).
+    Geodata {
+        #[command(subcommand)]
+        command: GeodataCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum GeodataCommand {
+    /// Build a GeoIP2-City-compatible .mmdb from a CSV with the columns
+    /// network,city,country_iso_code,continent_code,latitude,longitude.
+    Build {
+        /// The CSV file.
+        csv: PathBuf,
+        /// Where to write the database (replaced atomically).
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Print what a database says about an address: location, country, continent, network.
+    Lookup {
+        /// The .mmdb file.
+        db: PathBuf,
+        /// The address to look up.
+        ip: IpAddr,
+    },
+}
+
+/// `./gslbd.toml` when present, else the example at the repository root this binary was built from.
+fn default_config() -> PathBuf {
+    let here = Path::new("gslbd.toml");
+    if here.exists() {
+        here.to_path_buf()
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("gslbd.toml")
+    }
+}
+
+fn init_logging(level: &str, format: LogFormat) {
+    // hickory logs two INFO lines per query; keep it to warnings.
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| {
+        format!("{level},hickory_server=warn,hickory_net=warn,hickory_proto=warn")
+    });
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { config } => serve(&config.unwrap_or_else(default_config)),
+        Command::Check { config } => return check(&config.unwrap_or_else(default_config)),
+        Command::Geodata { command } => geodata(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gslbd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check(path: &Path) -> ExitCode {
+    match config::load_all(path) {
+        Ok(l) => {
+            let services: usize = l.zones.zones.iter().map(|z| z.services.len()).sum();
+            println!(
+                "{}: ok: {} zone(s), {} region(s), {} service(s)",
+                path.display(),
+                l.zones.zones.len(),
+                l.zones.region_count(),
+                services
+            );
+            ExitCode::SUCCESS
+        }
+        Err(diags) => {
+            for d in diags.iter() {
+                eprintln!("{d}");
+            }
+            eprintln!("{} error(s)", diags.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(path: &Path) -> anyhow::Result<()> {
+    let cfg =
+        config::load_server_config(path).map_err(|d| anyhow::anyhow!("invalid config:\n{d}"))?;
+    init_logging(&cfg.log_level, cfg.log_format);
+    info!(config = %path.display(), version = env!("CARGO_PKG_VERSION"), "gslbd starting");
+    let loaded = match config::load_with(cfg) {
+        Ok(l) => l,
+        Err(d) => {
+            for e in d.iter() {
+                error!("{e}");
+            }
+            anyhow::bail!(
+                "refusing to start: {} error(s) in the configuration",
+                d.len()
+            );
+        }
+    };
+    if let Some(g) = &loaded.geo {
+        info!(path = %g.path.display(), kind = %g.database_type, networks = g.networks, records = g.records.len(), "geodata loaded");
+    }
+    for z in &loaded.zones.zones {
+        info!(zone = %z.origin, file = %z.file.display(), names = z.nodes.len(), regions = z.regions.len(), services = z.services.len(), "zone loaded");
+    }
+    let shared = Shared::new(loaded.zones, loaded.config.udp_payload);
+    let running = gslbd::server::start(&loaded.config, shared).context("cannot start DNS")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start signal runtime")?;
+    rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => info!("SIGINT: shutting down"),
+            _ = term.recv() => info!("SIGTERM: shutting down"),
+        }
+        Ok::<_, std::io::Error>(())
+    })?;
+    running.shutdown();
+    info!("stopped");
+    Ok(())
+}
+
+fn geodata(cmd: GeodataCommand) -> anyhow::Result<()> {
+    match cmd {
+        GeodataCommand::Build { csv, output } => {
+            gslbd::geo::build::build_file(&csv, &output).map_err(|d| anyhow::anyhow!("\n{d}"))?;
+            let db = gslbd::geo::GeoDb::open(&output)?;
+            println!(
+                "{}: {} networks, {} distinct locations",
+                output.display(),
+                db.networks,
+                db.records.len()
+            );
+            Ok(())
+        }
+        GeodataCommand::Lookup { db, ip } => {
+            let db = gslbd::geo::GeoDb::open(&db)?;
+            let r = db.lookup(ip)?;
+            println!("address:   {ip}");
+            println!("network:   {} (prefix /{})", r.network, r.prefix);
+            match r.record {
+                Some(rec) => {
+                    match rec.coords {
+                        Some((lat, lon)) => println!("location:  {lat}, {lon}"),
+                        None => println!("location:  (none)"),
+                    }
+                    println!("country:   {}", rec.country_str().unwrap_or("(none)"));
+                    println!("continent: {}", rec.continent_str().unwrap_or("(none)"));
+                }
+                None => println!("record:    (not in the database)"),
+            }
+            Ok(())
+        }
+    }
+}

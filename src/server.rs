@@ -1,0 +1,162 @@
+//! The server is a function of a config and shared state: [`start`] binds every listen address,
+//! spawns the workers and returns the bound addresses; `main` and the tests call the same thing.
+//!
+//! Each worker is an OS thread with a single-threaded tokio runtime and its own `SO_REUSEPORT`
+//! UDP and TCP sockets on every listen address, so the kernel spreads queries over workers and a
+//! query never crosses threads (measured cheaper than one multi-threaded runtime; see
+//! FIELD-NOTES). hickory's `Server` drives the sockets; [`crate::dns::GslbHandler`] answers.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use hickory_server::Server;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::sync::watch;
+use tracing::{error, info};
+
+use crate::config::ServerConfig;
+use crate::dns::{GslbHandler, Shared};
+
+/// A running DNS server.
+pub struct Running {
+    /// The bound addresses (with real ports when the config asked for port 0), UDP and TCP alike.
+    pub dns_addrs: Vec<SocketAddr>,
+    pub shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight work finish, and joins the workers.
+    pub fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for w in self.workers {
+            let _ = w.join();
+        }
+    }
+}
+
+fn bind(addr: SocketAddr, ty: Type) -> io::Result<Socket> {
+    let proto = if ty == Type::DGRAM {
+        Protocol::UDP
+    } else {
+        Protocol::TCP
+    };
+    let s = Socket::new(Domain::for_address(addr), ty, Some(proto))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_port(true)?;
+    if ty == Type::STREAM {
+        s.set_reuse_address(true)?;
+    }
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    if ty == Type::STREAM {
+        s.listen(1024)?;
+    }
+    Ok(s)
+}
+
+/// Binds `workers` UDP and TCP sockets on `addr`, all on one port (the kernel's pick if 0).
+fn bind_all(addr: SocketAddr, workers: usize) -> io::Result<(SocketAddr, Vec<(Socket, Socket)>)> {
+    let mut last_err = None;
+    for _ in 0..8 {
+        match try_bind_all(addr, workers) {
+            Ok(v) => return Ok(v),
+            // With port 0 the TCP side of the kernel's UDP pick may be taken: pick again.
+            Err(e) if addr.port() == 0 && e.kind() == io::ErrorKind::AddrInUse => {
+                last_err = Some(e)
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| io::Error::other("cannot bind")))
+}
+
+fn try_bind_all(
+    addr: SocketAddr,
+    workers: usize,
+) -> io::Result<(SocketAddr, Vec<(Socket, Socket)>)> {
+    let first = bind(addr, Type::DGRAM)?;
+    let bound = first
+        .local_addr()?
+        .as_socket()
+        .ok_or_else(|| io::Error::other("not an IP socket"))?;
+    let mut out = vec![(first, bind(bound, Type::STREAM)?)];
+    for _ in 1..workers {
+        out.push((bind(bound, Type::DGRAM)?, bind(bound, Type::STREAM)?));
+    }
+    Ok((bound, out))
+}
+
+/// Starts the DNS workers on every listen address of `config`, answering from `shared`.
+pub fn start(config: &ServerConfig, shared: Arc<Shared>) -> io::Result<Running> {
+    let workers = if config.workers == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        config.workers
+    };
+    let mut per_worker: Vec<Vec<(Socket, Socket)>> = (0..workers).map(|_| Vec::new()).collect();
+    let mut dns_addrs = Vec::new();
+    for &addr in &config.listen {
+        let (bound, socks) = bind_all(addr, workers)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+        dns_addrs.push(bound);
+        for (w, pair) in socks.into_iter().enumerate() {
+            per_worker[w].push(pair);
+        }
+    }
+    let (stop, stop_rx) = watch::channel(false);
+    let mut handles = Vec::new();
+    for (w, socks) in per_worker.into_iter().enumerate() {
+        let handler = GslbHandler::new(shared.clone());
+        let mut stop_rx = stop_rx.clone();
+        let tcp_timeout = config.tcp_timeout;
+        let handle = std::thread::Builder::new()
+            .name(format!("gslbd-dns-{w}"))
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        error!(worker = w, error = %e, "cannot start runtime");
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let mut server = Server::new(handler);
+                    for (udp, tcp) in socks {
+                        let udp: std::net::UdpSocket = udp.into();
+                        let tcp: std::net::TcpListener = tcp.into();
+                        match (tokio::net::UdpSocket::from_std(udp), tokio::net::TcpListener::from_std(tcp)) {
+                            (Ok(u), Ok(t)) => {
+                                server.register_socket(u);
+                                server.register_listener(t, tcp_timeout, 64);
+                            }
+                            (Err(e), _) | (_, Err(e)) => {
+                                error!(worker = w, error = %e, "cannot register socket");
+                            }
+                        }
+                    }
+                    tokio::select! {
+                        r = server.block_until_done() => {
+                            if let Err(e) = r { error!(worker = w, error = %e, "DNS worker stopped"); }
+                        }
+                        _ = stop_rx.wait_for(|s| *s) => {
+                            let _ = server.shutdown_gracefully().await;
+                        }
+                    }
+                });
+            })?;
+        handles.push(handle);
+    }
+    info!(addrs = ?dns_addrs, workers, "DNS listening (UDP and TCP)");
+    Ok(Running {
+        dns_addrs,
+        shared,
+        stop,
+        workers: handles,
+    })
+}

@@ -1,0 +1,255 @@
+//! The COMPILED MODEL: zones, their static data, regions and services, immutable once built.
+//!
+//! Built by [`crate::config`] and swapped in whole; the query path only reads it. The static
+//! authoritative lookup lives here and returns outcomes as data ([`Found`]); it knows nothing of
+//! sockets, probes or EDNS.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+
+use crate::geo::GeoMap;
+
+/// Every zone gslbd serves.
+#[derive(Debug, Default)]
+pub struct ZoneSet {
+    pub zones: Vec<Zone>,
+    by_origin: HashMap<LowerName, usize>,
+    /// Regions of all zones, flattened: a region's `id` indexes this and the health snapshot.
+    region_count: usize,
+}
+
+impl ZoneSet {
+    pub fn new(zones: Vec<Zone>) -> Self {
+        let by_origin = zones
+            .iter()
+            .enumerate()
+            .map(|(i, z)| (z.lower_origin.clone(), i))
+            .collect();
+        let region_count = zones.iter().map(|z| z.regions.len()).sum();
+        Self {
+            zones,
+            by_origin,
+            region_count,
+        }
+    }
+
+    /// The zone with the longest origin that contains `name` (the most specific one), if any.
+    pub fn zone_for(&self, name: &LowerName) -> Option<&Zone> {
+        let mut n = name.clone();
+        loop {
+            if let Some(&i) = self.by_origin.get(&n) {
+                return self.zones.get(i);
+            }
+            if n.is_root() {
+                return None;
+            }
+            n = n.base_name();
+        }
+    }
+
+    pub fn zone_by_origin(&self, origin: &LowerName) -> Option<&Zone> {
+        self.by_origin.get(origin).and_then(|&i| self.zones.get(i))
+    }
+
+    pub fn region_count(&self) -> usize {
+        self.region_count
+    }
+
+    /// Every region with its zone, in `id` order.
+    pub fn regions(&self) -> impl Iterator<Item = (&Zone, &Region)> {
+        self.zones
+            .iter()
+            .flat_map(|z| z.regions.iter().map(move |r| (z, r)))
+    }
+}
+
+/// One zone: its SOA, static nodes, regions and services.
+#[derive(Debug)]
+pub struct Zone {
+    pub origin: Name,
+    pub lower_origin: LowerName,
+    /// The zone file it came from (for messages).
+    pub file: PathBuf,
+    pub soa: Record,
+    /// The SOA as sent in negative answers: TTL = min(SOA TTL, SOA MINIMUM) (RFC 2308 §5).
+    pub negative_soa: Record,
+    pub nodes: HashMap<LowerName, Node>,
+    pub regions: Vec<Region>,
+    pub services: Vec<Service>,
+    /// Whether any node below the apex is a delegation; lets most lookups skip the cut walk.
+    pub has_cuts: bool,
+}
+
+/// An owner name of the zone. A node with no RRsets and no service is an empty non-terminal.
+#[derive(Debug, Default)]
+pub struct Node {
+    pub rrsets: Vec<RrSet>,
+    /// Index into [`Zone::services`] when this name is steered.
+    pub service: Option<usize>,
+    /// An NS RRset below the apex: a delegation (zone cut).
+    pub cut: bool,
+}
+
+impl Node {
+    pub fn rrset(&self, rtype: RecordType) -> Option<&RrSet> {
+        self.rrsets.iter().find(|r| r.rtype == rtype)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.rrsets.is_empty() && self.service.is_none()
+    }
+}
+
+/// Records of one owner and type; all share one TTL.
+#[derive(Debug, Clone)]
+pub struct RrSet {
+    pub rtype: RecordType,
+    pub records: Vec<Record>,
+}
+
+/// What the static lookup found for a name.
+#[derive(Debug)]
+pub enum Found<'z> {
+    /// The name exists (possibly as a wildcard expansion when `wildcard` is set).
+    Node { node: &'z Node, wildcard: bool },
+    /// The name is at or below a delegation: refer to these name servers.
+    Referral { ns: &'z RrSet },
+    /// No such name (and no wildcard covers it).
+    NxDomain,
+}
+
+impl Zone {
+    /// The authoritative lookup of `name` (which must be at or below the origin).
+    pub fn find(&self, name: &LowerName, qtype: RecordType) -> Found<'_> {
+        if self.has_cuts
+            && let Some(ns) = self.cut_above(name, qtype)
+        {
+            return Found::Referral { ns };
+        }
+        if let Some(node) = self.nodes.get(name) {
+            return Found::Node {
+                node,
+                wildcard: false,
+            };
+        }
+        // RFC 4592 §3.3.1: find the closest encloser (the longest existing ancestor), then the
+        // source of synthesis `*.<closest encloser>`. Names that exist, empty non-terminals
+        // included, never reach this point, so a wildcard never matches an existing name.
+        let mut encloser = name.base_name();
+        while encloser.num_labels() >= self.lower_origin.num_labels() {
+            if self.nodes.contains_key(&encloser) {
+                let wild = encloser.clone().into_wildcard_child();
+                if let Some(node) = wild.and_then(|w| self.nodes.get(&w)) {
+                    return Found::Node {
+                        node,
+                        wildcard: true,
+                    };
+                }
+                return Found::NxDomain;
+            }
+            if encloser.is_root() {
+                break;
+            }
+            encloser = encloser.base_name();
+        }
+        Found::NxDomain
+    }
+
+    /// The delegation at or above `name` (below the apex), if any. A DS query at the cut itself
+    /// belongs to the parent side (RFC 4035 §3.1.4.1), so it is not referred.
+    fn cut_above(&self, name: &LowerName, qtype: RecordType) -> Option<&RrSet> {
+        let origin_labels = self.lower_origin.num_labels();
+        let mut labels = origin_labels + 1;
+        while labels <= name.num_labels() {
+            let ancestor = trim_lower(name, labels);
+            if let Some(node) = self.nodes.get(&ancestor)
+                && node.cut
+                && !(qtype == RecordType::DS && labels == name.num_labels())
+            {
+                return node.rrset(RecordType::NS);
+            }
+            labels += 1;
+        }
+        None
+    }
+
+    /// The A and AAAA records of `name` when it is inside this zone (glue and additional data).
+    pub fn addresses<'a>(&'a self, name: &Name) -> impl Iterator<Item = &'a Record> + 'a {
+        let node = self.nodes.get(&LowerName::new(name));
+        node.into_iter().flat_map(|n| {
+            n.rrsets
+                .iter()
+                .filter(|r| matches!(r.rtype, RecordType::A | RecordType::AAAA))
+                .flat_map(|r| r.records.iter())
+        })
+    }
+}
+
+/// `name` cut down to its last `labels` labels.
+fn trim_lower(name: &LowerName, labels: u8) -> LowerName {
+    let mut n = name.clone();
+    while n.num_labels() > labels {
+        n = n.base_name();
+    }
+    n
+}
+
+trait WildcardChild: Sized {
+    fn into_wildcard_child(self) -> Option<Self>;
+}
+
+impl WildcardChild for LowerName {
+    /// `*.<self>`
+    fn into_wildcard_child(self) -> Option<Self> {
+        let name: Name = self.into();
+        name.prepend_label("*").ok().map(|n| LowerName::new(&n))
+    }
+}
+
+/// A data center: where it is, what it answers with, how much it can take.
+#[derive(Debug, Clone)]
+pub struct Region {
+    pub name: String,
+    /// Index into the zone set's flattened region list and into the health snapshot.
+    pub id: usize,
+    pub lat: f64,
+    pub lon: f64,
+    pub v4: Vec<Ipv4Addr>,
+    pub v6: Vec<Ipv6Addr>,
+    pub weight: u32,
+    pub cost: f64,
+    pub backup: bool,
+}
+
+/// How a service picks regions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// Nearest eligible regions first, by great-circle distance from the client.
+    Proximity,
+}
+
+/// A steered name.
+#[derive(Debug)]
+pub struct Service {
+    /// The owner name (absolute).
+    pub name: Name,
+    /// The owner relative to the origin, for logs and metrics (`www`).
+    pub label: String,
+    /// Indices into the zone's regions that this service may use.
+    pub regions: Vec<usize>,
+    pub policy: Policy,
+    pub ttl: u32,
+    pub answers: usize,
+    /// Client network → ordered region list (indices into the zone's regions) and ECS scope.
+    pub geomap: GeoMap,
+}
+
+/// The RData type an answer for `rtype` at a steered name carries, if it is an address type.
+pub fn vip_rdata(ip: std::net::IpAddr) -> RData {
+    match ip {
+        std::net::IpAddr::V4(a) => RData::A(a.into()),
+        std::net::IpAddr::V6(a) => RData::AAAA(a.into()),
+    }
+}
