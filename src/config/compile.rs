@@ -223,22 +223,24 @@ pub fn compile_zone_file_text(
                 continue;
             }
         };
-        let owner = match resolve_name(&r.name, &origin) {
+        let owner = match resolve_name(r.name.get_ref(), &origin) {
             Ok(n) => n,
             Err(e) => {
-                cx.err(line, e);
+                let name_line = cx.line(r.name.span());
+                cx.err(name_line, e);
                 continue;
             }
         };
         let ttl = r.ttl.unwrap_or(default_ttl);
-        for data in r.data.items() {
+        let data_line = cx.line(r.data.span());
+        for data in r.data.get_ref().items() {
             match parse_rdata(&origin, rtype, data) {
                 Ok(rdata) => recs.push(Sourced {
                     record: Record::from_rdata(owner.clone(), ttl, rdata),
                     line,
                     file: None,
                 }),
-                Err(e) => cx.err(line, format!("{rtype} {data:?}: {e}")),
+                Err(e) => cx.err(data_line, format!("{rtype} {data:?}: {e}")),
             }
         }
     }

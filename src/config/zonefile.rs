@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use indexmap::IndexMap;
+
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -29,10 +31,10 @@ pub struct ZoneFileInput {
     pub master_file: Option<Spanned<String>>,
     /// Data centers, by name.
     #[serde(default)]
-    pub regions: BTreeMap<String, Spanned<RegionInput>>,
+    pub regions: IndexMap<String, Spanned<RegionInput>>,
     /// Steered names, by owner name relative to the origin.
     #[serde(default)]
-    pub services: BTreeMap<String, Spanned<ServiceInput>>,
+    pub services: IndexMap<String, Spanned<ServiceInput>>,
     /// Operator geo rules for every service of the zone.
     #[serde(default)]
     pub geo: Option<Spanned<GeoRulesInput>>,
@@ -101,12 +103,12 @@ impl OneOrMany {
 #[serde(deny_unknown_fields)]
 pub struct RecordInput {
     /// Owner, relative to the origin (`www`, `@` for the apex) or absolute (`www.gslb.example.`).
-    pub name: String,
+    pub name: Spanned<String>,
     /// A, AAAA, CNAME, MX, TXT, SRV, CAA, PTR or NS.
     #[serde(rename = "type")]
     pub rtype: String,
     /// RDATA in master-file syntax; relative names are relative to the origin.
-    pub data: OneOrMany,
+    pub data: Spanned<OneOrMany>,
     /// TTL in seconds. Default: the zone's `ttl`.
     #[serde(default)]
     pub ttl: Option<u32>,

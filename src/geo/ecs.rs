@@ -165,7 +165,7 @@ mod tests {
         let e = parse_ecs(&[0, 1, 20, 0, 10, 1, 0x10]).unwrap();
         assert_eq!(e.addr, "10.1.16.0".parse::<IpAddr>().unwrap());
         let e = parse_ecs(&[0, 2, 56, 0, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0x12]).unwrap();
-        assert_eq!(e.addr, "2001:db8:0:12::".parse::<IpAddr>().unwrap());
+        assert_eq!(e.addr, "2001:db8:0:1200::".parse::<IpAddr>().unwrap());
     }
 
     #[test]

@@ -1,0 +1,228 @@
+//! `gslbd check` and `gslbd serve` as a user runs them: the built binary, its exit status and
+//! what it prints. Every mistake is reported with file, line and reason.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hickory_proto::rr::RecordType;
+
+use super::harness::*;
+
+fn gslbd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_gslbd"))
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+/// A zones directory with one of each mistake the issue names, and where each one is.
+fn broken_zones(dir: &Path) {
+    // a.toml: an unknown key (line 3).
+    write(
+        dir,
+        "a.toml",
+        "origin = \"a.example.\"\nns = [\"ns1\"]\nnameservers = [\"x\"]\n[soa]\nserial = 1\n",
+    );
+    // b.toml: bad address (line 9), CNAME beside other data (line 13), record outside the origin
+    // (line 21), and a master file with a syntax error on its line 3.
+    write(
+        dir,
+        "b.toml",
+        r#"origin = "b.example."
+ns = ["ns1"]
+master_file = "b.zone"
+[soa]
+serial = 1
+[[records]]
+name = "ns1"
+type = "A"
+data = "192.0.2.300"
+[[records]]
+name = "www"
+type = "A"
+data = "192.0.2.1"
+[[records]]
+name = "www"
+type = "CNAME"
+data = "elsewhere.example."
+[[records]]
+name = "stray.example.org."
+type = "A"
+data = "192.0.2.2"
+"#,
+    );
+    write(
+        dir,
+        "b.zone",
+        "ok1   IN A 192.0.2.10\nok2   IN A 192.0.2.11\nbad   IN A not-an-address\nok3   IN A 192.0.2.12\n",
+    );
+    // c.toml: no SOA.
+    write(
+        dir,
+        "c.toml",
+        "origin = \"c.example.\"\nns = [\"ns1.c.example.\"]\n",
+    );
+}
+
+#[test]
+fn check_lists_every_mistake_with_file_line_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let zones = dir.path().join("zones");
+    std::fs::create_dir(&zones).unwrap();
+    broken_zones(&zones);
+    write(
+        dir.path(),
+        "gslbd.toml",
+        "listen = [\"127.0.0.1:0\"]\nzones = \"zones\"\n",
+    );
+    let out = gslbd()
+        .args(["check", "--config"])
+        .arg(dir.path().join("gslbd.toml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "check must fail");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let z = zones.display().to_string();
+    let expect = [
+        (
+            format!("{z}/a.toml: line 3: "),
+            "unknown field `nameservers`",
+        ),
+        (format!("{z}/b.toml: line 9: "), "192.0.2.300"),
+        (
+            format!("{z}/b.toml: line 14: "),
+            "CNAME at www.b.example. beside other data (A)",
+        ),
+        (
+            format!("{z}/b.toml: line 18: "),
+            "outside the zone b.example.",
+        ),
+        (format!("{z}/b.zone: line 3: "), ""),
+        (format!("{z}/c.toml: line 1: "), "has no SOA"),
+    ];
+    for (prefix, reason) in &expect {
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with(prefix.as_str()) && l.contains(reason)),
+            "missing `{prefix}…{reason}` in:\n{err}"
+        );
+    }
+    assert!(err.contains("6 error(s)"), "{err}");
+}
+
+#[test]
+fn check_passes_on_the_shipped_example() {
+    let out = gslbd()
+        .args(["check", "--config"])
+        .arg(repo().join("gslbd.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("ok: 1 zone(s), 4 region(s), 1 service(s)")
+    );
+}
+
+#[test]
+fn serve_refuses_to_start_on_an_invalid_config_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let zones = dir.path().join("zones");
+    std::fs::create_dir(&zones).unwrap();
+    write(
+        &zones,
+        "c.toml",
+        "origin = \"c.example.\"\nns = [\"ns1.c.example.\"]\n",
+    );
+    write(
+        dir.path(),
+        "gslbd.toml",
+        "listen = [\"127.0.0.1:0\"]\nzones = \"zones\"\n",
+    );
+    let out = gslbd()
+        .args(["serve", "--config"])
+        .arg(dir.path().join("gslbd.toml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("c.toml: line 1: zone c.example. has no SOA"),
+        "{err}"
+    );
+    assert!(err.contains("refusing to start"), "{err}");
+    // A broken server config is rejected too, with its line.
+    write(
+        dir.path(),
+        "bad.toml",
+        "listen = [\"127.0.0.1:0\"]\nlisten_tcp = true\n",
+    );
+    let out = gslbd()
+        .args(["serve", "--config"])
+        .arg(dir.path().join("bad.toml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml: line 2: unknown field `listen_tcp`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_built_binary_serves_the_example_over_udp_and_tcp() {
+    // Find a free port, then hand it to the binary (the server binds explicit addresses).
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = format!(
+        "listen = [\"127.0.0.1:{port}\"]\nzones = \"{}\"\ngeodata = \"{}\"\n[dns]\nworkers = 1\n",
+        repo().join("zones").display(),
+        sample_mmdb().display()
+    );
+    write(dir.path(), "gslbd.toml", &cfg);
+    let mut child = gslbd()
+        .args(["serve", "--config"])
+        .arg(dir.path().join("gslbd.toml"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let q = Q::new("www.gslb.example.", RecordType::A).ecs("85.214.1.0/24");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let answer = loop {
+        if let Some(bytes) = udp_raw(addr, &q.to_bytes()) {
+            break hickory_proto::op::Message::from_vec(&bytes).unwrap();
+        }
+        assert!(Instant::now() < deadline, "the binary never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        addrs(&answer),
+        vec!["192.0.2.20".parse::<std::net::IpAddr>().unwrap()]
+    );
+    let tcp = hickory_proto::op::Message::from_vec(&tcp_raw(addr, &q.to_bytes()).unwrap()).unwrap();
+    assert_eq!(addrs(&tcp), addrs(&answer));
+    // SIGTERM: a clean exit with status 0.
+    unsafe_kill_term(child.id());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+}
+
+fn unsafe_kill_term(pid: u32) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}

@@ -1,0 +1,13 @@
+//! gslbd integration tests: one binary, each module a capability. Every test starts the real
+//! server in-process on an ephemeral loopback port and queries it over the wire as a resolver
+//! would (UDP and TCP).
+//!
+//! - `harness`: starting servers, building queries, reading answers. Start here.
+//! - `authoritative`: DNS semantics of static zones (issue: authoritative core).
+//! - `check`: `gslbd check` / zone compile errors with file and line, and the binary itself.
+//! - `geo`: client location, ECS scope, proximity steering over the sample database.
+
+mod authoritative;
+mod check;
+mod geo;
+mod harness;
