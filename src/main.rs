@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gslbd::config::{self, LogFormat};
-use gslbd::dns::Shared;
 use tracing::{error, info};
 
 /// gslbd: a GSLB authoritative DNS server. It answers steered names with the VIPs of the
@@ -149,8 +148,7 @@ fn serve(path: &Path) -> anyhow::Result<()> {
     for z in &loaded.zones.zones {
         info!(zone = %z.origin, file = %z.file.display(), names = z.nodes.len(), regions = z.regions.len(), services = z.services.len(), "zone loaded");
     }
-    let shared = Shared::new(loaded.zones, loaded.config.udp_payload);
-    let running = gslbd::server::start(&loaded.config, shared).context("cannot start DNS")?;
+    let gslbd = gslbd::server::launch(loaded).context("cannot start")?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -163,7 +161,7 @@ fn serve(path: &Path) -> anyhow::Result<()> {
         }
         Ok::<_, std::io::Error>(())
     })?;
-    running.shutdown();
+    gslbd.shutdown();
     info!("stopped");
     Ok(())
 }

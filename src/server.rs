@@ -16,8 +16,10 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::watch;
 use tracing::{error, info};
 
-use crate::config::ServerConfig;
+use crate::config::{Loaded, ServerConfig};
 use crate::dns::{GslbHandler, Shared};
+use crate::health::HealthHandle;
+use crate::health::runner::{self, RunnerConfig};
 
 /// A running DNS server.
 pub struct Running {
@@ -158,5 +160,55 @@ pub fn start(config: &ServerConfig, shared: Arc<Shared>) -> io::Result<Running> 
         shared,
         stop,
         workers: handles,
+    })
+}
+
+/// A whole gslbd: the health runner and the DNS workers over one loaded configuration.
+pub struct Gslbd {
+    pub dns: Running,
+    pub health: HealthHandle,
+    pub config: ServerConfig,
+    health_thread: Option<JoinHandle<()>>,
+    geo: Option<crate::geo::GeoDb>,
+}
+
+impl Gslbd {
+    pub fn dns_addrs(&self) -> &[SocketAddr] {
+        &self.dns.dns_addrs
+    }
+
+    pub fn geo(&self) -> Option<&crate::geo::GeoDb> {
+        self.geo.as_ref()
+    }
+
+    /// Stops DNS (draining in-flight work), then the runner.
+    pub fn shutdown(mut self) {
+        self.dns.shutdown();
+        self.health.stop();
+        if let Some(t) = self.health_thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts the runner (which probes every region at once) and the DNS workers.
+pub fn launch(loaded: Loaded) -> io::Result<Gslbd> {
+    let Loaded { config, geo, zones } = loaded;
+    let (health, health_thread) = runner::start(
+        Arc::new(zones),
+        RunnerConfig {
+            state_file: config.health.state_file.clone(),
+            rtt_half_life: config.health.rtt_half_life,
+            jitter: config.health.jitter,
+        },
+    )?;
+    let shared = Shared::new(health.served.clone(), config.udp_payload);
+    let dns = start(&config, shared)?;
+    Ok(Gslbd {
+        dns,
+        health,
+        config,
+        health_thread: Some(health_thread),
+        geo,
     })
 }

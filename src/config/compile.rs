@@ -11,9 +11,11 @@ use hickory_proto::serialize::txt::Parser;
 use ipnet::IpNet;
 
 use super::diag::{Diagnostic, Diagnostics, from_toml_error, line_of};
-use super::zonefile::{GeoRulesInput, PolicyInput, ZoneFileInput};
+use super::server::HealthDefaults;
+use super::zonefile::{AllDownInput, GeoRulesInput, PolicyInput, ProbeInput, ZoneFileInput};
 use crate::geo::{GeoDb, GeoDefault, GeoMap, GeoRules, Site};
-use crate::zone::{Node, Policy, Region, RrSet, Service, Zone, ZoneSet};
+use crate::health::ProbeSpec;
+use crate::zone::{AllDown, Node, Policy, ProbeTarget, Region, RrSet, Service, Zone, ZoneSet};
 
 /// Inline records may use these types; a `master_file` may hold any type hickory parses.
 const INLINE_TYPES: [RecordType; 9] = [
@@ -31,7 +33,11 @@ const INLINE_TYPES: [RecordType; 9] = [
 const CONTINENTS: [&str; 7] = ["AF", "AN", "AS", "EU", "NA", "OC", "SA"];
 
 /// Compiles every `*.toml` in `dir` (sorted by name) into one zone set.
-pub fn compile_zone_dir(dir: &Path, geo: Option<&GeoDb>) -> Result<ZoneSet, Diagnostics> {
+pub fn compile_zone_dir(
+    dir: &Path,
+    geo: Option<&GeoDb>,
+    health: &HealthDefaults,
+) -> Result<ZoneSet, Diagnostics> {
     let mut diags = Diagnostics::default();
     let entries = std::fs::read_dir(dir)
         .map_err(|e| Diagnostics::one(dir, None, format!("cannot read zones directory: {e}")))?;
@@ -54,7 +60,7 @@ pub fn compile_zone_dir(dir: &Path, geo: Option<&GeoDb>) -> Result<ZoneSet, Diag
                 continue;
             }
         };
-        match compile_zone_file_text(&file, &text, geo, region_base) {
+        match compile_zone_file_text(&file, &text, geo, health, region_base) {
             Ok(zone) => {
                 if let Some(prev) = origins.get(&zone.lower_origin) {
                     diags.push(Diagnostic::new(
@@ -125,6 +131,7 @@ pub fn compile_zone_file_text(
     file: &Path,
     text: &str,
     geo: Option<&GeoDb>,
+    health: &HealthDefaults,
     region_base: usize,
 ) -> Result<Zone, Diagnostics> {
     let input: ZoneFileInput =
@@ -437,12 +444,14 @@ pub fn compile_zone_file_text(
             cx.err(line, format!("region {name:?}: location [{lat}, {lon}] is not [latitude -90..90, longitude -180..180]"));
             ok = false;
         }
-        let mut v4 = Vec::new();
-        let mut v6 = Vec::new();
+        let mut vips: Vec<IpAddr> = Vec::new();
         for v in &ri.vips {
             match v.trim().parse::<IpAddr>() {
-                Ok(IpAddr::V4(a)) => v4.push(a),
-                Ok(IpAddr::V6(a)) => v6.push(a),
+                Ok(a) if vips.contains(&a) => {
+                    cx.err(line, format!("region {name:?}: VIP {a} listed twice"));
+                    ok = false;
+                }
+                Ok(a) => vips.push(a),
                 Err(_) => {
                     cx.err(
                         line,
@@ -456,6 +465,38 @@ pub fn compile_zone_file_text(
             cx.err(line, format!("region {name:?} has no VIP"));
             ok = false;
         }
+        if vips.len() > 64 {
+            cx.err(
+                line,
+                format!("region {name:?} has {} VIPs; at most 64", vips.len()),
+            );
+            ok = false;
+        }
+        let min_vips_up = ri.min_vips_up.unwrap_or(1) as usize;
+        if min_vips_up == 0 || min_vips_up > vips.len().max(1) {
+            cx.err(
+                line,
+                format!(
+                    "region {name:?}: min_vips_up {min_vips_up} must be 1–{}",
+                    vips.len().max(1)
+                ),
+            );
+            ok = false;
+        }
+        let probes = match compile_probes(
+            name,
+            ri.probe.as_ref(),
+            &ri.vip_probes,
+            &vips,
+            &health.probe,
+        ) {
+            Ok(p) => p,
+            Err(e) => {
+                cx.err(line, e);
+                ok = false;
+                Vec::new()
+            }
+        };
         if !(1..=65535).contains(&ri.weight) {
             cx.err(
                 line,
@@ -477,11 +518,12 @@ pub fn compile_zone_file_text(
                 id: region_base + regions.len(),
                 lat,
                 lon,
-                v4,
-                v6,
+                vips,
                 weight: ri.weight,
                 cost: ri.cost,
                 backup: ri.backup,
+                probes,
+                min_vips_up,
             });
         }
     }
@@ -573,6 +615,45 @@ pub fn compile_zone_file_text(
                 format!("service {label:?}: answers must be at least 1"),
             );
         }
+        let degraded_ttl = si.degraded_ttl.unwrap_or(si.ttl / 2);
+        if degraded_ttl > si.ttl {
+            cx.err(
+                line,
+                format!(
+                    "service {label:?}: degraded_ttl {degraded_ttl} is above ttl {}",
+                    si.ttl
+                ),
+            );
+        }
+        let all_down = match (si.all_down, &si.fallback_region, &si.fallback_cname) {
+            (AllDownInput::All, None, None) => AllDown::All,
+            (AllDownInput::First, None, None) => AllDown::First,
+            (AllDownInput::Nodata, None, None) => AllDown::NoData,
+            (AllDownInput::Fallback, Some(r), None) => {
+                match region_idx.get(r) {
+                    Some(&i) => AllDown::Region(i),
+                    None => {
+                        cx.err(line, format!("service {label:?}: fallback_region {r:?} is not a region of this zone"));
+                        continue;
+                    }
+                }
+            }
+            (AllDownInput::Fallback, None, Some(c)) => match resolve_name(c, &origin) {
+                Ok(n) => AllDown::Cname(n),
+                Err(e) => {
+                    cx.err(line, format!("service {label:?}: fallback_cname: {e}"));
+                    continue;
+                }
+            },
+            (AllDownInput::Fallback, _, _) => {
+                cx.err(line, format!("service {label:?}: all_down = \"fallback\" takes fallback_region or fallback_cname (one of them)"));
+                continue;
+            }
+            (_, _, _) => {
+                cx.err(line, format!("service {label:?}: fallback_region/fallback_cname need all_down = \"fallback\""));
+                continue;
+            }
+        };
         let rules = match &si.geo {
             Some(g) => compile_rules(
                 &mut cx,
@@ -605,7 +686,10 @@ pub fn compile_zone_file_text(
                 PolicyInput::Proximity => Policy::Proximity,
             },
             ttl: si.ttl,
+            degraded_ttl,
+            min_ttl: health.min_ttl,
             answers: si.answers as usize,
+            all_down,
             geomap,
         });
     }
@@ -835,4 +919,57 @@ fn compile_rules(
         };
     }
     rules
+}
+
+/// Compiles a region's probes: server defaults < the region's `probe` < the VIP's `vip_probes`.
+/// One target for the region, or one per VIP when the target has `{vip}` or per-VIP settings.
+fn compile_probes(
+    region: &str,
+    probe: Option<&ProbeInput>,
+    vip_probes: &indexmap::IndexMap<String, ProbeInput>,
+    vips: &[IpAddr],
+    defaults: &ProbeInput,
+) -> Result<Vec<ProbeTarget>, String> {
+    let mut per_vip: HashMap<IpAddr, &ProbeInput> = HashMap::new();
+    for (k, p) in vip_probes {
+        let ip: IpAddr = k
+            .parse()
+            .map_err(|_| format!("region {region:?}: vip_probes key {k:?} is not an IP address"))?;
+        if !vips.contains(&ip) {
+            return Err(format!(
+                "region {region:?}: vip_probes names {ip}, which is not one of its VIPs"
+            ));
+        }
+        per_vip.insert(ip, p);
+    }
+    let base = probe.map(|p| p.over(defaults));
+    let per_vip_mode = base.as_ref().is_some_and(ProbeSpec::is_per_vip) || !per_vip.is_empty();
+    let mut out = Vec::new();
+    if !per_vip_mode {
+        if let Some(b) = base {
+            let spec = ProbeSpec::compile(&b, None)
+                .map_err(|e| format!("region {region:?}: probe: {e}"))?;
+            out.push(ProbeTarget {
+                vip: None,
+                spec: std::sync::Arc::new(spec),
+            });
+        }
+        return Ok(out);
+    }
+    for (i, ip) in vips.iter().enumerate() {
+        let merged = match (per_vip.get(ip), &base) {
+            (Some(v), Some(b)) => v.over(b),
+            (Some(v), None) => v.over(defaults),
+            (None, Some(b)) if ProbeSpec::is_per_vip(b) => b.clone(),
+            // A VIP with no probe of its own when only some VIPs have one: not probed.
+            (None, _) => continue,
+        };
+        let spec = ProbeSpec::compile(&merged, Some(*ip))
+            .map_err(|e| format!("region {region:?}: probe of {ip}: {e}"))?;
+        out.push(ProbeTarget {
+            vip: Some(i),
+            spec: std::sync::Arc::new(spec),
+        });
+    }
+    Ok(out)
 }

@@ -12,7 +12,7 @@ pub mod zonefile;
 
 pub use compile::{compile_zone_dir, compile_zone_file_text};
 pub use diag::{Diagnostic, Diagnostics, line_of};
-pub use server::{LogFormat, ServerConfig, load_server_config};
+pub use server::{HealthDefaults, LogFormat, ServerConfig, load_server_config};
 
 use std::path::Path;
 
@@ -39,6 +39,6 @@ pub fn load_with(config: ServerConfig) -> Result<Loaded, Diagnostics> {
         Some(p) => Some(GeoDb::open(p).map_err(|e| Diagnostics::one(p, None, e.to_string()))?),
         None => None,
     };
-    let zones = compile_zone_dir(&config.zones_dir, geo.as_ref())?;
+    let zones = compile_zone_dir(&config.zones_dir, geo.as_ref(), &config.health)?;
     Ok(Loaded { config, geo, zones })
 }

@@ -25,6 +25,32 @@ pub struct ServerConfigInput {
     pub dns: DnsInput,
     #[serde(default)]
     pub log: LogInput,
+    #[serde(default)]
+    pub health: HealthInput,
+}
+
+/// `[health]`: probe defaults and state handling. Zone files may override the probe keys per
+/// region and per VIP.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthInput {
+    /// `[health.probe]`: probe defaults (`interval`, `timeout`, `rise`, `fall`, `initial`,
+    /// `verify_tls`, `expect_status`, `load_*`, `max_body`, …), the same keys as a zone file's
+    /// `probe`, laid under every region's.
+    #[serde(default)]
+    pub probe: super::zonefile::ProbeInput,
+    /// Where operator overrides persist (TOML). Default: none (overrides do not survive restarts).
+    #[serde(default)]
+    pub state_file: Option<String>,
+    /// Lowest TTL a health-aware TTL cap may produce, seconds. Default 5.
+    #[serde(default)]
+    pub min_ttl: Option<u32>,
+    /// Half-life of the RTT moving average, seconds. Default 30.
+    #[serde(default)]
+    pub rtt_half_life: Option<f64>,
+    /// Random jitter of each probe interval, as a fraction (0–0.5). Default 0.1.
+    #[serde(default)]
+    pub jitter: Option<f64>,
 }
 
 /// `[dns]`: protocol limits.
@@ -108,6 +134,30 @@ pub struct ServerConfig {
     pub workers: usize,
     pub log_level: String,
     pub log_format: LogFormat,
+    pub health: HealthDefaults,
+}
+
+/// Health settings from the server config, validated.
+#[derive(Debug, Clone)]
+pub struct HealthDefaults {
+    /// Probe defaults laid under every zone file probe.
+    pub probe: super::zonefile::ProbeInput,
+    pub state_file: Option<PathBuf>,
+    pub min_ttl: u32,
+    pub rtt_half_life: std::time::Duration,
+    pub jitter: f64,
+}
+
+impl Default for HealthDefaults {
+    fn default() -> Self {
+        Self {
+            probe: Default::default(),
+            state_file: None,
+            min_ttl: 5,
+            rtt_half_life: std::time::Duration::from_secs(30),
+            jitter: 0.1,
+        }
+    }
 }
 
 impl ServerConfig {
@@ -123,6 +173,7 @@ impl ServerConfig {
             workers: 1,
             log_level: default_log_level(),
             log_format: LogFormat::Text,
+            health: HealthDefaults::default(),
         }
     }
 }
@@ -194,9 +245,44 @@ pub(crate) fn parse_server_config(file: &Path, text: &str) -> Result<ServerConfi
             format!("log.level {:?} is not a valid filter: {e}", input.log.level),
         ));
     }
+    let h = &input.health;
+    let jitter = h.jitter.unwrap_or(0.1);
+    if !(0.0..=0.5).contains(&jitter) {
+        diags.push(super::Diagnostic::new(
+            file,
+            None,
+            format!("health.jitter {jitter} is outside 0–0.5"),
+        ));
+    }
+    let half_life = h.rtt_half_life.unwrap_or(30.0);
+    if !(half_life.is_finite() && (0.1..=3600.0).contains(&half_life)) {
+        diags.push(super::Diagnostic::new(
+            file,
+            None,
+            format!("health.rtt_half_life {half_life} is outside 0.1–3600 seconds"),
+        ));
+    }
+    let min_ttl = h.min_ttl.unwrap_or(5);
+    if min_ttl > 3600 {
+        diags.push(super::Diagnostic::new(
+            file,
+            None,
+            format!("health.min_ttl {min_ttl} is above 3600"),
+        ));
+    }
+    if let Err(e) = crate::health::ProbeSpec::check_defaults(&h.probe) {
+        diags.push(super::Diagnostic::new(file, None, format!("health: {e}")));
+    }
     if !diags.is_empty() {
         return Err(diags);
     }
+    let health = HealthDefaults {
+        probe: h.probe.clone(),
+        state_file: h.state_file.as_deref().map(resolve),
+        min_ttl,
+        rtt_half_life: std::time::Duration::from_secs_f64(half_life),
+        jitter,
+    };
     Ok(ServerConfig {
         file: file.to_path_buf(),
         listen,
@@ -207,5 +293,6 @@ pub(crate) fn parse_server_config(file: &Path, text: &str) -> Result<ServerConfi
         workers: input.dns.workers,
         log_level: input.log.level,
         log_format: input.log.format,
+        health,
     })
 }

@@ -130,6 +130,126 @@ pub struct RegionInput {
     /// Backup regions are used only when no primary is eligible.
     #[serde(default)]
     pub backup: bool,
+    /// How to probe the region (or each VIP, when the target contains `{vip}`).
+    #[serde(default)]
+    pub probe: Option<ProbeInput>,
+    /// Per-VIP probe settings, laid over `probe` for that VIP: `"192.0.2.10" = { url = "…" }`.
+    #[serde(default)]
+    pub vip_probes: IndexMap<String, ProbeInput>,
+    /// The region is down when fewer of its VIPs than this are up. Default 1.
+    #[serde(default)]
+    pub min_vips_up: Option<u32>,
+}
+
+/// A health probe. Every key is optional so that per-VIP settings can be laid over the
+/// region's and the region's over the server's `[health]` defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeInput {
+    /// `http`, `https` or `tcp`. Default: from the URL's scheme, or `tcp` with `address`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<ProbeKindInput>,
+    /// HTTP(S) URL to GET. `{vip}` is replaced by each VIP (one probe per VIP).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// TCP target `host:port`; `{vip}` as for `url`.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Host header and TLS SNI name, when the URL names an address.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Accepted status codes: numbers and `"200-299"` ranges. Default 200–299.
+    #[serde(default)]
+    pub expect_status: Option<Vec<StatusInput>>,
+    /// The body must contain this text.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// The body must match this regular expression.
+    #[serde(default)]
+    pub body_regex: Option<String>,
+    /// Extra request headers.
+    #[serde(default)]
+    pub headers: Option<IndexMap<String, String>>,
+    /// Verify the TLS certificate (chain and name). Default true.
+    #[serde(default)]
+    pub verify_tls: Option<bool>,
+    #[serde(default)]
+    pub interval: Option<f64>,
+    #[serde(default)]
+    pub timeout: Option<f64>,
+    #[serde(default)]
+    pub rise: Option<u32>,
+    #[serde(default)]
+    pub fall: Option<u32>,
+    /// State before the first result: `up` (default) or `down`.
+    #[serde(default)]
+    pub initial: Option<InitialInput>,
+    /// Read the load from this JSON body field (dotted path, e.g. `load` or `stats.load`).
+    #[serde(default)]
+    pub load_json: Option<String>,
+    /// Read the load from this response header (e.g. `X-Load`).
+    #[serde(default)]
+    pub load_header: Option<String>,
+    /// Seconds after which a load reading is ignored.
+    #[serde(default)]
+    pub load_max_age: Option<f64>,
+    /// Bytes of body read at most.
+    #[serde(default)]
+    pub max_body: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeKindInput {
+    Http,
+    Https,
+    Tcp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InitialInput {
+    Up,
+    Down,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum StatusInput {
+    Code(u16),
+    Range(String),
+}
+
+impl ProbeInput {
+    /// `self` laid over `base`: keys set here win.
+    pub fn over(&self, base: &ProbeInput) -> ProbeInput {
+        ProbeInput {
+            kind: self.kind.or(base.kind),
+            url: self.url.clone().or_else(|| base.url.clone()),
+            address: self.address.clone().or_else(|| base.address.clone()),
+            host: self.host.clone().or_else(|| base.host.clone()),
+            expect_status: self
+                .expect_status
+                .clone()
+                .or_else(|| base.expect_status.clone()),
+            body: self.body.clone().or_else(|| base.body.clone()),
+            body_regex: self.body_regex.clone().or_else(|| base.body_regex.clone()),
+            headers: self.headers.clone().or_else(|| base.headers.clone()),
+            verify_tls: self.verify_tls.or(base.verify_tls),
+            interval: self.interval.or(base.interval),
+            timeout: self.timeout.or(base.timeout),
+            rise: self.rise.or(base.rise),
+            fall: self.fall.or(base.fall),
+            initial: self.initial.or(base.initial),
+            load_json: self.load_json.clone().or_else(|| base.load_json.clone()),
+            load_header: self
+                .load_header
+                .clone()
+                .or_else(|| base.load_header.clone()),
+            load_max_age: self.load_max_age.or(base.load_max_age),
+            max_body: self.max_body.or(base.max_body),
+        }
+    }
 }
 
 fn default_weight() -> u32 {
@@ -161,6 +281,32 @@ pub struct ServiceInput {
     /// Geo rules for this service only; they win over the zone's `[geo]`.
     #[serde(default)]
     pub geo: Option<GeoRulesInput>,
+    /// When no region is eligible: `all` (default), `first`, `fallback` or `nodata`.
+    #[serde(default)]
+    pub all_down: AllDownInput,
+    /// With `all_down = "fallback"`: answer this region's VIPs…
+    #[serde(default)]
+    pub fallback_region: Option<String>,
+    /// …or a CNAME to this name.
+    #[serde(default)]
+    pub fallback_cname: Option<String>,
+    /// TTL while the answer is degraded (failover in effect). Default `ttl / 2`.
+    #[serde(default)]
+    pub degraded_ttl: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AllDownInput {
+    /// Fail open: answer every region of the service (Route 53's behaviour).
+    #[default]
+    All,
+    /// Fail open: answer the first region of the client's order (gdnsd's behaviour).
+    First,
+    /// Answer `fallback_region` or `fallback_cname`.
+    Fallback,
+    /// NOERROR with no answer and the SOA.
+    Nodata,
 }
 
 fn default_service_ttl() -> u32 {

@@ -2,6 +2,7 @@
 //! scope. No sockets and no EDNS encoding here; [`super::handler`] turns this into a message.
 
 use std::net::IpAddr;
+use std::time::Instant;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
@@ -60,6 +61,7 @@ pub fn answer(
     qname: &Name,
     qtype: RecordType,
     client: &Client,
+    now: Instant,
 ) -> Response {
     let mut lname = LowerName::new(qname);
     let Some(zone) = zones.zone_for(&lname) else {
@@ -91,7 +93,7 @@ pub fn answer(
             Found::Node { node, wildcard: _ } => {
                 if let Some(si) = node.service {
                     if let Some(svc) = zone.services.get(si) {
-                        answer_service(zone, svc, health, &owner, qtype, client, &mut resp);
+                        answer_service(zone, svc, health, &owner, qtype, client, now, &mut resp);
                     }
                     return resp;
                 }
@@ -105,7 +107,12 @@ pub fn answer(
                     });
                     match target {
                         Some(t) if zone.lower_origin.zone_of(&LowerName::new(&t)) => {
-                            lname = LowerName::new(&t);
+                            let next = LowerName::new(&t);
+                            // A loop: each of its names is in the answer once; stop there.
+                            if resp.answers.iter().any(|r| LowerName::new(&r.name) == next) {
+                                return resp;
+                            }
+                            lname = next;
                             owner = t;
                             continue;
                         }
@@ -134,6 +141,7 @@ pub fn answer(
     resp
 }
 
+#[allow(clippy::too_many_arguments)]
 fn answer_service(
     zone: &Zone,
     svc: &Service,
@@ -141,6 +149,7 @@ fn answer_service(
     owner: &Name,
     qtype: RecordType,
     client: &Client,
+    now: Instant,
     resp: &mut Response,
 ) {
     let family = match qtype {
@@ -156,28 +165,31 @@ fn answer_service(
     if client.ecs.is_some_and(|e| e.source_prefix > 0) {
         resp.scope = scope;
     }
-    let decision = steer::decide(
-        svc.policy,
-        svc.answers,
-        &zone.regions,
-        order,
-        health,
-        family,
-    );
+    let decision = steer::decide(svc, &zone.regions, order, health, family, now);
+    if let Some(target) = &decision.cname {
+        resp.answers.push(Record::from_rdata(
+            owner.clone(),
+            decision.ttl,
+            RData::CNAME(hickory_proto::rr::rdata::CNAME(target.clone())),
+        ));
+        return;
+    }
     for &ri in &decision.regions {
         let Some(region) = zone.regions.get(ri) else {
             continue;
         };
-        match family {
-            Family::V4 => {
-                resp.answers.extend(region.v4.iter().map(|ip| {
-                    Record::from_rdata(owner.clone(), svc.ttl, vip_rdata(IpAddr::V4(*ip)))
-                }))
-            }
-            Family::V6 => {
-                resp.answers.extend(region.v6.iter().map(|ip| {
-                    Record::from_rdata(owner.clone(), svc.ttl, vip_rdata(IpAddr::V6(*ip)))
-                }))
+        let mask = if decision.healthy_vips_only {
+            health.region(region.id).vip_up
+        } else {
+            u64::MAX
+        };
+        for (i, ip) in region.vips.iter().enumerate() {
+            if family.matches(ip) && i < 64 && mask & (1 << i) != 0 {
+                resp.answers.push(Record::from_rdata(
+                    owner.clone(),
+                    decision.ttl,
+                    vip_rdata(*ip),
+                ));
             }
         }
     }

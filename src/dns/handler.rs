@@ -14,26 +14,35 @@ use tracing::debug;
 
 use super::answer::{Client, Response, answer};
 use crate::geo::ecs::{self, Ecs};
-use crate::health::{HealthCell, HealthSnapshot};
+use crate::health::{HealthSnapshot, Served};
 use crate::zone::ZoneSet;
 
-/// What every query reads: the compiled zones and the health snapshot, each swapped whole.
+/// What every query reads: the zones and their health, published together by the health runner.
 #[derive(Debug)]
 pub struct Shared {
-    pub zones: ArcSwap<ZoneSet>,
-    pub health: HealthCell,
+    pub served: Arc<ArcSwap<Served>>,
     /// Our largest UDP response to EDNS clients.
     pub udp_payload: u16,
 }
 
 impl Shared {
-    pub fn new(zones: ZoneSet, udp_payload: u16) -> Arc<Self> {
-        let health = HealthSnapshot::all_up(zones.region_count());
+    pub fn new(served: Arc<ArcSwap<Served>>, udp_payload: u16) -> Arc<Self> {
         Arc::new(Self {
-            zones: ArcSwap::from_pointee(zones),
-            health: Arc::new(ArcSwap::from_pointee(health)),
+            served,
             udp_payload,
         })
+    }
+
+    /// Zones with every region up and no runner (benchmarks, tools).
+    pub fn standalone(zones: ZoneSet, udp_payload: u16) -> Arc<Self> {
+        let health = Arc::new(HealthSnapshot::all_up(zones.region_count()));
+        Self::new(
+            Arc::new(ArcSwap::from_pointee(Served {
+                zones: Arc::new(zones),
+                health,
+            })),
+            udp_payload,
+        )
     }
 }
 
@@ -186,9 +195,16 @@ impl GslbHandler {
             src: request.src().ip(),
             ecs,
         };
-        let zones = self.shared.zones.load();
-        let health = self.shared.health.load();
-        let resp = answer(&zones, &health, q.original().name(), qtype, &client);
+        // One atomic load: zones and health that belong together.
+        let served = self.shared.served.load();
+        let resp = answer(
+            &served.zones,
+            &served.health,
+            q.original().name(),
+            qtype,
+            &client,
+            std::time::Instant::now(),
+        );
         (resp, ecs, None)
     }
 }

@@ -1,44 +1,98 @@
-//! Region health as the query path sees it: an immutable [`HealthSnapshot`] published through
-//! `arc-swap` by the one writer (the probe runner, next) and loaded once per query.
+//! Region health: probes, the rise/fall state machine, overrides, and the snapshot that the
+//! query path reads.
 //!
-//! Until probers exist every region is up; the steering code already takes the snapshot as input
-//! so that nothing on the query path changes when they arrive.
+//! One writer: the [`runner`] owns every probe's state, folds results and operator overrides in,
+//! and publishes an immutable [`HealthSnapshot`] together with the zone set it belongs to
+//! ([`Served`]) through `arc-swap`. A query loads that pair once, lock-free. Probes are dumb
+//! ([`probe`]); thresholds and override rules are pure ([`state`]).
+
+pub mod probe;
+pub mod runner;
+pub mod state;
 
 use std::sync::Arc;
+use std::time::Instant;
 
-use arc_swap::ArcSwap;
+pub use probe::{FailReason, ProbeSpec, Sample};
+pub use runner::{HealthHandle, HealthStatus, RegionStatus, VipStatus};
+pub use state::Override;
+
+use crate::zone::ZoneSet;
+
+/// What the query path knows of one region.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RegionView {
+    /// Up, not drained, not forced down: new answers may point here.
+    pub eligible: bool,
+    /// Bit `i` set: `Region::vips[i]` may be answered.
+    pub vip_up: u64,
+    /// RTT moving average of the region's probes, milliseconds.
+    pub rtt_ms: Option<f32>,
+    /// Load as a fraction of capacity, when a fresh reading exists.
+    pub load: Option<f32>,
+    /// The earliest instant probes could change this region's answers; `None` when they cannot
+    /// (not probed, or pinned by an override).
+    pub stable_until: Option<Instant>,
+}
+
+impl RegionView {
+    /// Up, every VIP answered, never changing: a region nobody probes.
+    pub const UP: RegionView = RegionView {
+        eligible: true,
+        vip_up: u64::MAX,
+        rtt_ms: None,
+        load: None,
+        stable_until: None,
+    };
+}
 
 /// Eligibility of every region, indexed by [`crate::zone::Region::id`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct HealthSnapshot {
-    down: Vec<bool>,
+    regions: Vec<RegionView>,
 }
 
 impl HealthSnapshot {
     /// Every region up.
     pub fn all_up(regions: usize) -> Self {
         Self {
-            down: vec![false; regions],
+            regions: vec![RegionView::UP; regions],
         }
     }
 
-    /// Whether the region may be answered. Regions the snapshot does not know yet (a zone
-    /// loaded a moment before the runner published) count as up, their initial state.
+    pub fn from_views(regions: Vec<RegionView>) -> Self {
+        Self { regions }
+    }
+
+    /// The region's view. Regions the snapshot does not know count as up.
+    #[inline]
+    pub fn region(&self, region_id: usize) -> RegionView {
+        self.regions
+            .get(region_id)
+            .copied()
+            .unwrap_or(RegionView::UP)
+    }
+
     #[inline]
     pub fn is_eligible(&self, region_id: usize) -> bool {
-        !self.down.get(region_id).copied().unwrap_or(false)
+        self.region(region_id).eligible
     }
 
-    /// A copy with one region marked down or up (used by the runner and by tests).
+    /// A copy with one region's eligibility set (tests and tools).
     pub fn with(&self, region_id: usize, up: bool) -> Self {
         let mut s = self.clone();
-        if s.down.len() <= region_id {
-            s.down.resize(region_id + 1, false);
+        if s.regions.len() <= region_id {
+            s.regions.resize(region_id + 1, RegionView::UP);
         }
-        s.down[region_id] = !up;
+        s.regions[region_id].eligible = up;
         s
     }
 }
 
-/// The published snapshot: one writer stores, every query loads.
-pub type HealthCell = Arc<ArcSwap<HealthSnapshot>>;
+/// What queries are answered from: a zone set and the health of its regions, swapped together
+/// so region ids always match.
+#[derive(Debug)]
+pub struct Served {
+    pub zones: Arc<ZoneSet>,
+    pub health: Arc<HealthSnapshot>,
+}

@@ -5,12 +5,14 @@
 //! sockets, probes or EDNS.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
 use crate::geo::GeoMap;
+use crate::health::ProbeSpec;
 
 /// Every zone gslbd serves.
 #[derive(Debug, Default)]
@@ -216,11 +218,37 @@ pub struct Region {
     pub id: usize,
     pub lat: f64,
     pub lon: f64,
-    pub v4: Vec<Ipv4Addr>,
-    pub v6: Vec<Ipv6Addr>,
+    /// VIPs in the order written (at most 64); health masks index this.
+    pub vips: Vec<IpAddr>,
     pub weight: u32,
     pub cost: f64,
     pub backup: bool,
+    /// Probe targets: one for the whole region, or one per VIP.
+    pub probes: Vec<ProbeTarget>,
+    /// The region is down when fewer VIPs than this are up.
+    pub min_vips_up: usize,
+}
+
+/// One probed thing: the region as a whole (`vip` None) or one VIP (index into `vips`).
+#[derive(Debug, Clone)]
+pub struct ProbeTarget {
+    pub vip: Option<usize>,
+    pub spec: Arc<ProbeSpec>,
+}
+
+/// What a service answers when none of its regions is eligible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllDown {
+    /// Every region of the service, ignoring health (Route 53's fail-open).
+    All,
+    /// The first region of the client's order (gdnsd's).
+    First,
+    /// This region's VIPs (index into the zone's regions).
+    Region(usize),
+    /// A CNAME to this name.
+    Cname(Name),
+    /// NOERROR, no answer, the SOA.
+    NoData,
 }
 
 /// How a service picks regions.
@@ -241,7 +269,12 @@ pub struct Service {
     pub regions: Vec<usize>,
     pub policy: Policy,
     pub ttl: u32,
+    /// TTL while failover is in effect or everything is down.
+    pub degraded_ttl: u32,
+    /// The lowest TTL the health-aware cap may give.
+    pub min_ttl: u32,
     pub answers: usize,
+    pub all_down: AllDown,
     /// Client network → ordered region list (indices into the zone's regions) and ECS scope.
     pub geomap: GeoMap,
 }

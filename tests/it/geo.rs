@@ -437,8 +437,8 @@ regions = ["v4only"]
 
 #[test]
 fn health_snapshot_is_an_input_down_regions_are_skipped() {
-    // Probers come later; the query path already reads the snapshot. Mark eu-west down by
-    // publishing a snapshot and London moves to its next nearest region.
+    // Mark eu-west down (an operator override, applied by the health runner) and London moves
+    // to its next nearest region.
     let srv = TestServer::with_zones(
         &[("z.toml", &zone("[services.www]\n"))],
         Some(&sample_mmdb()),
@@ -448,15 +448,12 @@ fn health_snapshot_is_an_input_down_regions_are_skipped() {
         addrs(&srv.udp(&q)),
         vec!["192.0.2.20".parse::<IpAddr>().unwrap()]
     );
-    let zones = srv.shared().zones.load();
-    let eu = zones
-        .regions()
-        .find(|(_, r)| r.name == "eu-west")
-        .unwrap()
-        .1
-        .id;
-    let next = srv.shared().health.load().with(eu, false);
-    srv.shared().health.store(std::sync::Arc::new(next));
+    srv.set_override(
+        "gslb.example",
+        "eu-west",
+        None,
+        gslbd::health::Override::ForceDown,
+    );
     assert_eq!(
         addrs(&srv.udp(&q)),
         vec!["192.0.2.10".parse::<IpAddr>().unwrap()]

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gslbd::config::{self, ServerConfig};
-use gslbd::dns::Shared;
-use gslbd::server::{self, Running};
+use gslbd::health::{HealthHandle, HealthStatus, Override};
+use gslbd::server::{self, Gslbd};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
 use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
@@ -25,7 +25,7 @@ pub fn sample_mmdb() -> PathBuf {
 /// A running gslbd. Stops when dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
-    running: Option<Running>,
+    running: Option<Gslbd>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -40,12 +40,25 @@ impl TestServer {
 
     /// A server for the given zone files (name, TOML text), with optional geodata.
     pub fn with_zones(files: &[(&str, &str)], geodata: Option<&Path>) -> Self {
+        Self::with_zones_cfg(files, geodata, |_| {})
+    }
+
+    /// Like [`Self::with_zones`], with a chance to change the server config (its zone directory
+    /// is passed along so a state file can sit beside it).
+    pub fn with_zones_cfg(
+        files: &[(&str, &str)],
+        geodata: Option<&Path>,
+        tweak: impl FnOnce(&mut ServerConfig),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let zones = dir.path().join("zones");
+        std::fs::create_dir(&zones).unwrap();
         for (name, text) in files {
-            std::fs::write(dir.path().join(name), text).unwrap();
+            std::fs::write(zones.join(name), text).unwrap();
         }
-        let mut cfg = ServerConfig::for_zones(dir.path(), vec!["127.0.0.1:0".parse().unwrap()]);
+        let mut cfg = ServerConfig::for_zones(&zones, vec!["127.0.0.1:0".parse().unwrap()]);
         cfg.geodata = geodata.map(Path::to_path_buf);
+        tweak(&mut cfg);
         Self::from_config(cfg, Some(dir))
     }
 
@@ -54,17 +67,31 @@ impl TestServer {
             Ok(l) => l,
             Err(d) => panic!("config does not load:\n{d}"),
         };
-        let shared = Shared::new(loaded.zones, loaded.config.udp_payload);
-        let running = server::start(&loaded.config, shared).unwrap();
+        let running = server::launch(loaded).unwrap();
         Self {
-            addr: running.dns_addrs[0],
+            addr: running.dns_addrs()[0],
             running: Some(running),
             _dir: dir,
         }
     }
 
-    pub fn shared(&self) -> &std::sync::Arc<Shared> {
-        &self.running.as_ref().unwrap().shared
+    pub fn health(&self) -> &HealthHandle {
+        &self.running.as_ref().unwrap().health
+    }
+
+    /// The runner's current view of every region.
+    pub fn status(&self) -> std::sync::Arc<HealthStatus> {
+        self.health().status.load_full()
+    }
+
+    /// Sets an operator override and waits until it is applied.
+    pub fn set_override(&self, zone: &str, region: &str, vip: Option<IpAddr>, ov: Override) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(self.health().set_override(zone, region, vip, ov))
+            .unwrap();
     }
 
     /// Sends over UDP and parses the answer; panics if none comes.

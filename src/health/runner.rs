@@ -1,0 +1,742 @@
+//! The probe runner: the only writer of health. One task per probe target sends results to one
+//! aggregator loop, which applies rise/fall and overrides, logs transitions, and publishes
+//! [`Served`] snapshots. Runs on its own thread so that probes never share a runtime with DNS.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use rand::Rng;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+use super::probe::{self, ProbeSpec, Sample};
+use super::state::{Override, TargetState};
+use super::{HealthSnapshot, RegionView, Served};
+use crate::zone::{Region, Zone, ZoneSet};
+
+/// A probe target, stable across reloads: zone origin, region name, VIP (for per-VIP probes).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TargetKey {
+    pub zone: String,
+    pub region: String,
+    pub vip: Option<IpAddr>,
+}
+
+impl std::fmt::Display for TargetKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.vip {
+            Some(v) => write!(f, "{}/{}/{}", self.zone, self.region, v),
+            None => write!(f, "{}/{}", self.zone, self.region),
+        }
+    }
+}
+
+impl TargetKey {
+    /// Parses `zone/region[/vip]` (the state file's keys).
+    pub fn parse(s: &str) -> Option<Self> {
+        let mut it = s.splitn(3, '/');
+        let zone = it.next()?.trim_end_matches('.').to_ascii_lowercase();
+        let region = it.next()?.to_string();
+        let vip = match it.next() {
+            Some(v) => Some(v.parse().ok()?),
+            None => None,
+        };
+        if zone.is_empty() || region.is_empty() {
+            return None;
+        }
+        Some(Self { zone, region, vip })
+    }
+}
+
+fn zone_key(z: &Zone) -> String {
+    z.origin
+        .to_ascii()
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+}
+
+/// A health transition, for logs and status.
+#[derive(Debug, Clone, Serialize)]
+pub struct Transition {
+    pub target: String,
+    pub from: &'static str,
+    pub to: &'static str,
+    pub reason: String,
+    /// Seconds since the runner started.
+    pub at: f64,
+}
+
+/// Everything the runner knows, for `/v1/status`, tests and explain.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HealthStatus {
+    pub regions: Vec<RegionStatus>,
+    pub transitions: Vec<Transition>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionStatus {
+    pub zone: String,
+    pub name: String,
+    pub id: usize,
+    /// Probes (and VIP overrides) say up.
+    pub up: bool,
+    /// New answers may point here.
+    pub eligible: bool,
+    #[serde(rename = "override")]
+    pub override_: Override,
+    pub rtt_ms: Option<f64>,
+    pub load: Option<f64>,
+    pub load_age_s: Option<f64>,
+    pub vips: Vec<VipStatus>,
+    /// The region-level probe, when the region is probed as a whole.
+    pub probe: Option<ProbeStatus>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VipStatus {
+    pub addr: IpAddr,
+    pub up: bool,
+    #[serde(rename = "override")]
+    pub override_: Override,
+    pub probe: Option<ProbeStatus>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeStatus {
+    pub up: bool,
+    pub probed: bool,
+    pub rtt_ms: Option<f64>,
+    pub successes: u64,
+    pub failures: u64,
+    pub last: Option<super::state::LastResult>,
+}
+
+impl HealthStatus {
+    pub fn region(&self, zone: &str, name: &str) -> Option<&RegionStatus> {
+        let zone = zone.trim_end_matches('.');
+        self.regions
+            .iter()
+            .find(|r| r.zone == zone && r.name == name)
+    }
+}
+
+enum Cmd {
+    Sample {
+        key: TargetKey,
+        generation: u64,
+        sample: Sample,
+        next_at: Instant,
+    },
+    SetOverride {
+        key: TargetKey,
+        value: Override,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    Reload {
+        zones: Arc<ZoneSet>,
+        reply: oneshot::Sender<()>,
+    },
+    /// Probe tasks currently running, for tests of reload.
+    Tasks(oneshot::Sender<usize>),
+    Stop,
+}
+
+/// Settings of the runner from the server config.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    pub state_file: Option<PathBuf>,
+    pub rtt_half_life: Duration,
+    pub jitter: f64,
+}
+
+/// The handle the rest of the server holds: read status, set overrides, reload.
+#[derive(Clone)]
+pub struct HealthHandle {
+    cmd: mpsc::UnboundedSender<Cmd>,
+    pub status: Arc<ArcSwap<HealthStatus>>,
+    pub served: Arc<ArcSwap<Served>>,
+}
+
+impl HealthHandle {
+    /// Sets an operator override (`vip` None: the region) and persists it.
+    pub async fn set_override(
+        &self,
+        zone: &str,
+        region: &str,
+        vip: Option<IpAddr>,
+        value: Override,
+    ) -> Result<(), String> {
+        let key = TargetKey {
+            zone: zone.trim_end_matches('.').to_ascii_lowercase(),
+            region: region.to_string(),
+            vip,
+        };
+        let (reply, rx) = oneshot::channel();
+        self.cmd
+            .send(Cmd::SetOverride { key, value, reply })
+            .map_err(|_| "health runner stopped".to_string())?;
+        rx.await.map_err(|_| "health runner stopped".to_string())?
+    }
+
+    /// Swaps in a new zone set: keeps the state of targets that still exist, stops the probes of
+    /// targets that are gone, starts the new ones, and publishes zones and health together.
+    pub async fn reload(&self, zones: Arc<ZoneSet>) {
+        let (reply, rx) = oneshot::channel();
+        if self.cmd.send(Cmd::Reload { zones, reply }).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Stops every probe and the runner.
+    pub fn stop(&self) {
+        let _ = self.cmd.send(Cmd::Stop);
+    }
+
+    /// Number of running probe tasks.
+    pub async fn probe_tasks(&self) -> usize {
+        let (tx, rx) = oneshot::channel();
+        if self.cmd.send(Cmd::Tasks(tx)).is_err() {
+            return 0;
+        }
+        rx.await.unwrap_or(0)
+    }
+}
+
+struct Target {
+    spec: Arc<ProbeSpec>,
+    state: TargetState,
+    next_at: Instant,
+    task: tokio::task::AbortHandle,
+    generation: u64,
+}
+
+struct Aggregator {
+    cfg: RunnerConfig,
+    start: Instant,
+    zones: Arc<ZoneSet>,
+    targets: HashMap<TargetKey, Target>,
+    overrides: HashMap<TargetKey, Override>,
+    transitions: VecDeque<Transition>,
+    served: Arc<ArcSwap<Served>>,
+    status: Arc<ArcSwap<HealthStatus>>,
+    tx: mpsc::UnboundedSender<Cmd>,
+    generation: u64,
+    /// What we last read from or wrote to the state file, to notice outside edits.
+    state_text: Option<String>,
+}
+
+/// The region's probe targets: `(key, spec)` for the region-level probe or one per VIP.
+fn targets_of(zone: &Zone, region: &Region) -> Vec<(TargetKey, Arc<ProbeSpec>)> {
+    region
+        .probes
+        .iter()
+        .map(|p| {
+            (
+                TargetKey {
+                    zone: zone_key(zone),
+                    region: region.name.clone(),
+                    vip: p.vip.and_then(|i| region.vips.get(i).copied()),
+                },
+                p.spec.clone(),
+            )
+        })
+        .collect()
+}
+
+/// Starts the runner thread. Every region is probed at once; until its first result a region is
+/// in its configured initial state.
+pub fn start(
+    zones: Arc<ZoneSet>,
+    cfg: RunnerConfig,
+) -> std::io::Result<(HealthHandle, std::thread::JoinHandle<()>)> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let served = Arc::new(ArcSwap::from_pointee(Served {
+        zones: zones.clone(),
+        health: Arc::new(HealthSnapshot::all_up(zones.region_count())),
+    }));
+    let status = Arc::new(ArcSwap::from_pointee(HealthStatus::default()));
+    let handle = HealthHandle {
+        cmd: tx.clone(),
+        status: status.clone(),
+        served: served.clone(),
+    };
+    let mut agg = Aggregator {
+        cfg,
+        start: Instant::now(),
+        zones: zones.clone(),
+        targets: HashMap::new(),
+        overrides: HashMap::new(),
+        transitions: VecDeque::new(),
+        served,
+        status,
+        tx,
+        generation: 0,
+        state_text: None,
+    };
+    // Overrides from the state file count before the first answer.
+    agg.read_state_file();
+    agg.publish();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("gslbd-health".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    warn!(error = %e, "cannot start the health runtime");
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                agg.sync_targets();
+                agg.publish();
+                let _ = ready_tx.send(());
+                agg.run(rx).await;
+            });
+        })?;
+    let _ = ready_rx.recv_timeout(Duration::from_secs(5));
+    Ok((handle, thread))
+}
+
+impl Aggregator {
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Cmd>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(Cmd::Stop) | None => break,
+                    Some(c) => self.handle(c),
+                },
+                _ = tick.tick() => {
+                    if self.read_state_file() {
+                        self.publish();
+                    }
+                }
+            }
+        }
+        for t in self.targets.values() {
+            t.task.abort();
+        }
+    }
+
+    fn handle(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Sample {
+                key,
+                generation,
+                sample,
+                next_at,
+            } => {
+                let now = self.now();
+                let Some(t) = self.targets.get_mut(&key) else {
+                    return;
+                };
+                if t.generation != generation {
+                    return; // a result from a probe task that a reload replaced
+                }
+                t.next_at = next_at;
+                let was_up = t.state.up;
+                if let Some(flip) = t.state.observe(&sample, now) {
+                    let reason = match &sample {
+                        Sample::Ok { .. } => format!("{} consecutive successes", t.state.rise),
+                        Sample::Fail { reason, detail } => {
+                            format!(
+                                "{} consecutive failures, last: {}: {detail}",
+                                t.state.fall,
+                                reason.as_str()
+                            )
+                        }
+                    };
+                    let from = if was_up { "up" } else { "down" };
+                    let to = if flip.to_up { "up" } else { "down" };
+                    if flip.to_up {
+                        info!(target = %key, from, to, reason = %reason, "health transition");
+                    } else {
+                        warn!(target = %key, from, to, reason = %reason, "health transition");
+                    }
+                    self.record(key.to_string(), from, to, reason);
+                }
+                self.publish();
+            }
+            Cmd::SetOverride { key, value, reply } => {
+                let r = self.set_override(key, value);
+                let _ = reply.send(r);
+            }
+            Cmd::Reload { zones, reply } => {
+                self.zones = zones;
+                self.sync_targets();
+                self.publish();
+                let _ = reply.send(());
+            }
+            Cmd::Tasks(reply) => {
+                let _ = reply.send(
+                    self.targets
+                        .values()
+                        .filter(|t| !t.task.is_finished())
+                        .count(),
+                );
+            }
+            Cmd::Stop => {}
+        }
+    }
+
+    fn record(&mut self, target: String, from: &'static str, to: &'static str, reason: String) {
+        self.transitions.push_back(Transition {
+            target,
+            from,
+            to,
+            reason,
+            at: self.now().as_secs_f64(),
+        });
+        while self.transitions.len() > 200 {
+            self.transitions.pop_front();
+        }
+    }
+
+    fn set_override(&mut self, key: TargetKey, value: Override) -> Result<(), String> {
+        let exists = self.zones.zones.iter().any(|z| {
+            zone_key(z) == key.zone
+                && z.regions
+                    .iter()
+                    .any(|r| r.name == key.region && key.vip.is_none_or(|v| r.vips.contains(&v)))
+        });
+        if !exists {
+            return Err(format!("no such region or VIP: {key}"));
+        }
+        let old = self.overrides.get(&key).copied().unwrap_or_default();
+        if value == Override::Auto {
+            self.overrides.remove(&key);
+        } else {
+            self.overrides.insert(key.clone(), value);
+        }
+        if old != value {
+            info!(target = %key, from = old.as_str(), to = value.as_str(), "override set");
+            self.record(
+                key.to_string(),
+                old.as_str(),
+                value.as_str(),
+                "operator override".into(),
+            );
+        }
+        self.write_state_file()?;
+        self.publish();
+        Ok(())
+    }
+
+    /// Starts probes for new targets, stops those of targets that are gone, keeps the rest.
+    fn sync_targets(&mut self) {
+        self.generation += 1;
+        let mut wanted: HashMap<TargetKey, Arc<ProbeSpec>> = HashMap::new();
+        for z in &self.zones.zones {
+            for r in &z.regions {
+                for (k, spec) in targets_of(z, r) {
+                    wanted.insert(k, spec);
+                }
+            }
+        }
+        self.targets.retain(|k, t| {
+            let keep = wanted.contains_key(k);
+            if !keep {
+                t.task.abort();
+            }
+            keep
+        });
+        for (key, spec) in wanted {
+            let restart = match self.targets.get(&key) {
+                Some(t) => !same_probe(&t.spec, &spec),
+                None => true,
+            };
+            if !restart {
+                continue;
+            }
+            let state = match self.targets.remove(&key) {
+                // Same target, new settings: keep its history, take the new thresholds.
+                Some(old) => {
+                    old.task.abort();
+                    let mut s = old.state;
+                    s.rise = spec.rise;
+                    s.fall = spec.fall;
+                    s
+                }
+                None => TargetState::new(
+                    spec.initial_up,
+                    spec.rise,
+                    spec.fall,
+                    self.cfg.rtt_half_life,
+                ),
+            };
+            let task = self.spawn_probe(key.clone(), spec.clone());
+            self.targets.insert(
+                key,
+                Target {
+                    spec,
+                    state,
+                    next_at: Instant::now(),
+                    task,
+                    generation: self.generation,
+                },
+            );
+        }
+    }
+
+    fn spawn_probe(&self, key: TargetKey, spec: Arc<ProbeSpec>) -> tokio::task::AbortHandle {
+        let tx = self.tx.clone();
+        let generation = self.generation;
+        let jitter = self.cfg.jitter;
+        tokio::spawn(async move {
+            let client = match spec.client() {
+                Ok(c) => c,
+                Err(e) => {
+                    warn!(target = %key, error = %e, "probe disabled");
+                    return;
+                }
+            };
+            loop {
+                // The first probe runs at once: no waiting a whole interval at start.
+                let sample = probe::run(&spec, client.as_ref()).await;
+                let f = 1.0 + jitter * rand::rng().random_range(-1.0..=1.0);
+                let delay = spec.interval.mul_f64(f.max(0.05));
+                let next_at = Instant::now() + delay;
+                if tx
+                    .send(Cmd::Sample {
+                        key: key.clone(),
+                        generation,
+                        sample,
+                        next_at,
+                    })
+                    .is_err()
+                {
+                    return;
+                }
+                tokio::time::sleep(delay).await;
+            }
+        })
+        .abort_handle()
+    }
+
+    /// Recomputes every region's view and status and publishes them.
+    fn publish(&mut self) {
+        let now = self.now();
+        let zones = self.zones.clone();
+        let mut views = Vec::with_capacity(zones.region_count());
+        let mut regions = Vec::with_capacity(zones.region_count());
+        for z in &zones.zones {
+            let zk = zone_key(z);
+            for r in &z.regions {
+                let (view, status) = self.region_view(&zk, r, now);
+                views.push(view);
+                regions.push(status);
+            }
+        }
+        self.served.store(Arc::new(Served {
+            zones,
+            health: Arc::new(HealthSnapshot::from_views(views)),
+        }));
+        self.status.store(Arc::new(HealthStatus {
+            regions,
+            transitions: self.transitions.iter().cloned().collect(),
+        }));
+    }
+
+    fn region_view(&self, zone: &str, r: &Region, now: Duration) -> (RegionView, RegionStatus) {
+        let key = |vip| TargetKey {
+            zone: zone.to_string(),
+            region: r.name.clone(),
+            vip,
+        };
+        let region_key = key(None);
+        let region_target = self.targets.get(&region_key);
+        let mut vip_up = 0u64;
+        let mut vips = Vec::with_capacity(r.vips.len());
+        let mut stable: Option<Instant> = None;
+        let mut rtts = Vec::new();
+        let mut load: Option<(f64, Duration)> = None;
+        let mut consider = |t: &Target, stable: &mut Option<Instant>| {
+            let flips_at = t.next_at + t.spec.interval * (t.state.results_to_flip() - 1);
+            *stable = Some(stable.map_or(flips_at, |s| s.min(flips_at)));
+            if let Some(v) = t.state.rtt.get() {
+                rtts.push(v);
+            }
+            if let Some((l, at)) = t.state.load
+                && now.saturating_sub(at) <= t.spec.load_max_age
+                && load.is_none_or(|(m, _)| l > m)
+            {
+                load = Some((l, at));
+            }
+        };
+        if let Some(t) = region_target {
+            consider(t, &mut stable);
+        }
+        for (i, ip) in r.vips.iter().enumerate() {
+            let vk = key(Some(*ip));
+            let t = self.targets.get(&vk).or(region_target);
+            if let Some(t) = self.targets.get(&vk) {
+                consider(t, &mut stable);
+            }
+            let probed_up = t.is_none_or(|t| t.state.up);
+            let ov = self.overrides.get(&vk).copied().unwrap_or_default();
+            let up = ov.apply(probed_up) && ov != Override::Drain;
+            if up && i < 64 {
+                vip_up |= 1 << i;
+            }
+            vips.push(VipStatus {
+                addr: *ip,
+                up,
+                override_: ov,
+                probe: self.targets.get(&vk).map(probe_status),
+            });
+        }
+        let up_count = vip_up.count_ones() as usize;
+        let probed_up = up_count >= r.min_vips_up;
+        let ov = self.overrides.get(&region_key).copied().unwrap_or_default();
+        let eligible = match ov {
+            Override::Auto => probed_up,
+            Override::ForceUp => true,
+            Override::ForceDown | Override::Drain => false,
+        };
+        if ov == Override::ForceUp && vip_up == 0 {
+            // Forced up with every VIP down: answer them all rather than nothing.
+            vip_up = u64::MAX;
+        }
+        if ov != Override::Auto {
+            stable = None; // pinned by the operator: probes cannot change the answer
+        }
+        let rtt_ms = if rtts.is_empty() {
+            None
+        } else {
+            Some(rtts.iter().sum::<f64>() / rtts.len() as f64)
+        };
+        let view = RegionView {
+            eligible,
+            vip_up,
+            rtt_ms: rtt_ms.map(|v| v as f32),
+            load: load.map(|(l, _)| l as f32),
+            stable_until: stable,
+        };
+        let status = RegionStatus {
+            zone: zone.to_string(),
+            name: r.name.clone(),
+            id: r.id,
+            up: ov.apply(probed_up),
+            eligible,
+            override_: ov,
+            rtt_ms,
+            load: load.map(|(l, _)| l),
+            load_age_s: load.map(|(_, at)| now.saturating_sub(at).as_secs_f64()),
+            vips,
+            probe: region_target.map(probe_status),
+        };
+        (view, status)
+    }
+
+    /// Reads overrides from the state file if it changed since we last saw it. Returns whether
+    /// anything changed.
+    fn read_state_file(&mut self) -> bool {
+        let Some(path) = self.cfg.state_file.clone() else {
+            return false;
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => {
+                warn!(path = %path.display(), error = %e, "cannot read state file");
+                return false;
+            }
+        };
+        if self.state_text.as_deref() == Some(text.as_str()) {
+            return false;
+        }
+        self.state_text = Some(text.clone());
+        match parse_state(&path, &text) {
+            Ok(ov) => {
+                if ov != self.overrides {
+                    info!(path = %path.display(), overrides = ov.len(), "overrides loaded from state file");
+                    self.overrides = ov;
+                    return true;
+                }
+                false
+            }
+            Err(e) => {
+                // A broken state file changes nothing: the overrides in force stay.
+                warn!(path = %path.display(), error = %e, "state file ignored");
+                false
+            }
+        }
+    }
+
+    fn write_state_file(&mut self) -> Result<(), String> {
+        let Some(path) = self.cfg.state_file.clone() else {
+            return Ok(());
+        };
+        let mut keys: Vec<(&TargetKey, &Override)> = self.overrides.iter().collect();
+        keys.sort();
+        let mut text = String::from(
+            "# gslbd operator overrides: \"zone/region\" or \"zone/region/vip\" = force-up | force-down | drain\n# Written by gslbd; edits are picked up within a second.\n[overrides]\n",
+        );
+        for (k, v) in keys {
+            text.push_str(&format!("{:?} = {:?}\n", k.to_string(), v.as_str()));
+        }
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, &text)
+            .and_then(|_| std::fs::rename(&tmp, &path))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        self.state_text = Some(text);
+        Ok(())
+    }
+}
+
+fn probe_status(t: &Target) -> ProbeStatus {
+    ProbeStatus {
+        up: t.state.up,
+        probed: t.state.probed,
+        rtt_ms: t.state.rtt.get(),
+        successes: t.state.successes,
+        failures: t.state.failures,
+        last: t.state.last.clone(),
+    }
+}
+
+fn same_probe(a: &ProbeSpec, b: &ProbeSpec) -> bool {
+    format!("{a:?}") == format!("{b:?}")
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateFile {
+    #[serde(default)]
+    overrides: std::collections::BTreeMap<String, String>,
+}
+
+/// Parses the state file's overrides.
+pub fn parse_state(path: &Path, text: &str) -> Result<HashMap<TargetKey, Override>, String> {
+    let f: StateFile =
+        toml::from_str(text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
+    let mut out = HashMap::new();
+    for (k, v) in f.overrides {
+        let key = TargetKey::parse(&k)
+            .ok_or_else(|| format!("{}: bad key {k:?} (zone/region[/vip])", path.display()))?;
+        let ov = Override::parse(&v).ok_or_else(|| {
+            format!(
+                "{}: {k}: bad value {v:?} (force-up, force-down, drain, auto)",
+                path.display()
+            )
+        })?;
+        if ov != Override::Auto {
+            out.insert(key, ov);
+        }
+    }
+    Ok(out)
+}
