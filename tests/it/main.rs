@@ -6,8 +6,12 @@
 //! - `authoritative`: DNS semantics of static zones (issue: authoritative core).
 //! - `check`: `gslbd check` / zone compile errors with file and line, and the binary itself.
 //! - `geo`: client location, ECS scope, proximity steering over the sample database.
+//! - `fakes`: fake region health endpoints (HTTP and HTTPS with a self-signed certificate).
+//! - `health`: probes, rise/fall, per-VIP failure, load and RTT, all-down modes, overrides.
 
 mod authoritative;
 mod check;
+mod fakes;
 mod geo;
 mod harness;
+mod health;
