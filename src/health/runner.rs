@@ -504,25 +504,16 @@ impl Aggregator {
                     return;
                 }
             };
-            loop {
-                // The first probe runs at once: no waiting a whole interval at start.
-                let sample = probe::run(&spec, client.as_ref()).await;
-                let f = 1.0 + jitter * rand::rng().random_range(-1.0..=1.0);
-                let delay = spec.interval.mul_f64(f.max(0.05));
-                let next_at = Instant::now() + delay;
-                if tx
-                    .send(Cmd::Sample {
-                        key: key.clone(),
-                        generation,
-                        sample,
-                        next_at,
-                    })
-                    .is_err()
-                {
-                    return;
-                }
-                tokio::time::sleep(delay).await;
-            }
+            probe_loop(&spec, client.as_ref(), jitter, |sample, next_at| {
+                tx.send(Cmd::Sample {
+                    key: key.clone(),
+                    generation,
+                    sample,
+                    next_at,
+                })
+                .is_ok()
+            })
+            .await;
         })
         .abort_handle()
     }
@@ -695,6 +686,28 @@ impl Aggregator {
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         self.state_text = Some(text);
         Ok(())
+    }
+}
+
+/// Probes `spec` forever: the first probe at once (no waiting a whole interval at start), then
+/// every interval ± `jitter` (a fraction) so that probes of many regions never synchronise.
+/// `report(sample, next_probe_at)` returns false to stop. Uses tokio's clock, so tests can run it
+/// under paused time.
+pub async fn probe_loop(
+    spec: &ProbeSpec,
+    client: Option<&reqwest::Client>,
+    jitter: f64,
+    mut report: impl FnMut(Sample, Instant) -> bool,
+) {
+    loop {
+        let sample = probe::run(spec, client).await;
+        let f = 1.0 + jitter * rand::rng().random_range(-1.0..=1.0);
+        let delay = spec.interval.mul_f64(f.max(0.05));
+        let next_at = tokio::time::Instant::now() + delay;
+        if !report(sample, next_at.into_std()) {
+            return;
+        }
+        tokio::time::sleep_until(next_at).await;
     }
 }
 
