@@ -12,10 +12,11 @@ use ipnet::IpNet;
 
 use super::diag::{Diagnostic, Diagnostics, from_toml_error, line_of};
 use super::server::HealthDefaults;
-use super::zonefile::{AllDownInput, GeoRulesInput, PolicyInput, ProbeInput, ZoneFileInput};
+use super::zonefile::{AllDownInput, GeoRulesInput, ProbeInput, ZoneFileInput};
 use crate::geo::{GeoDb, GeoDefault, GeoMap, GeoRules, Site};
 use crate::health::ProbeSpec;
-use crate::zone::{AllDown, Node, Policy, ProbeTarget, Region, RrSet, Service, Zone, ZoneSet};
+use crate::steer::{ScoreWeights, Shed, Step, hash};
+use crate::zone::{AllDown, Node, ProbeTarget, Region, RrSet, Service, Zone, ZoneSet};
 
 /// Inline records may use these types; a `master_file` may hold any type hickory parses.
 const INLINE_TYPES: [RecordType; 9] = [
@@ -497,6 +498,13 @@ pub fn compile_zone_file_text(
                 Vec::new()
             }
         };
+        if !(ri.bias.is_finite() && (-99.0..=99.0).contains(&ri.bias)) {
+            cx.err(
+                line,
+                format!("region {name:?}: bias {} is outside −99…99", ri.bias),
+            );
+            ok = false;
+        }
         if !(1..=65535).contains(&ri.weight) {
             cx.err(
                 line,
@@ -522,6 +530,8 @@ pub fn compile_zone_file_text(
                 weight: ri.weight,
                 cost: ri.cost,
                 backup: ri.backup,
+                bias: ri.bias,
+                seed: hash::name_seed(name),
                 probes,
                 min_vips_up,
             });
@@ -665,26 +675,53 @@ pub fn compile_zone_file_text(
             .over(&zone_rules),
             None => zone_rules.clone(),
         };
+        let Some((chain, score, shed)) = compile_policy(&mut cx, line, label, si) else {
+            continue;
+        };
+        let hash_prefix = si.hash_prefix.unwrap_or([24, 56]);
+        if hash_prefix[0] > 32 || hash_prefix[1] > 128 {
+            cx.err(
+                line,
+                format!("service {label:?}: hash_prefix {hash_prefix:?} is beyond [32, 128]"),
+            );
+        }
         let sites: Vec<Site> = sregions
             .iter()
             .map(|&i| Site {
                 index: i,
                 lat: regions[i].lat,
                 lon: regions[i].lon,
+                bias: regions[i].bias,
             })
             .collect();
-        let geomap = GeoMap::build(geo, &sites, &rules);
+        let with_distances = chain.contains(&Step::Score) && score.distance > 0.0;
+        let geomap = GeoMap::build(geo, &sites, &rules, with_distances);
         add_node(&mut nodes, &lowner, &lorigin);
         if let Some(node) = nodes.get_mut(&lowner) {
             node.service = Some(services.len());
+        }
+        if si.explain_txt {
+            // `_explain.<name>` is answered by the service; it must not collide with data.
+            if let Ok(n) = owner.prepend_label("_explain") {
+                let ln = LowerName::new(&n);
+                if nodes.get(&ln).is_some_and(|n| !n.rrsets.is_empty()) {
+                    cx.err(
+                        line,
+                        format!("service {label:?}: explain_txt, but {n} holds data"),
+                    );
+                }
+                add_node(&mut nodes, &ln, &lorigin);
+            }
         }
         services.push(Service {
             name: owner,
             label: label.clone(),
             regions: sregions,
-            policy: match si.policy {
-                PolicyInput::Proximity => Policy::Proximity,
-            },
+            chain,
+            score,
+            shed,
+            hash_prefix: (hash_prefix[0], hash_prefix[1]),
+            explain_txt: si.explain_txt,
             ttl: si.ttl,
             degraded_ttl,
             min_ttl: health.min_ttl,
@@ -972,4 +1009,119 @@ fn compile_probes(
         });
     }
     Ok(out)
+}
+
+/// The service's chain: explicit `chain`, or the policy's standard one (plus `shed` when
+/// `shed_load` is set); with its score weights and shedding watermarks.
+fn compile_policy(
+    cx: &mut Ctx<'_>,
+    line: Option<usize>,
+    label: &str,
+    si: &super::zonefile::ServiceInput,
+) -> Option<(Vec<Step>, ScoreWeights, Option<Shed>)> {
+    let mut ok = true;
+    let shed = match si.shed_load {
+        Some(sh) => {
+            if !(sh.low.is_finite() && sh.high.is_finite() && 0.0 <= sh.low && sh.low < sh.high) {
+                cx.err(
+                    line,
+                    format!(
+                        "service {label:?}: shed_load needs 0 ≤ low < high (got {} and {})",
+                        sh.low, sh.high
+                    ),
+                );
+                ok = false;
+            }
+            let spill = sh.spill.unwrap_or(3);
+            if spill == 0 {
+                cx.err(
+                    line,
+                    format!("service {label:?}: shed_load.spill must be at least 1"),
+                );
+                ok = false;
+            }
+            Some(Shed {
+                low: sh.low,
+                high: sh.high,
+                spill,
+            })
+        }
+        None => None,
+    };
+    let d = ScoreWeights::default();
+    let score = match si.score {
+        Some(s) => ScoreWeights {
+            distance: s.distance.unwrap_or(d.distance),
+            latency: s.latency.unwrap_or(d.latency),
+            load: s.load.unwrap_or(d.load),
+            cost: s.cost.unwrap_or(d.cost),
+        },
+        None => d,
+    };
+    for (k, v) in [
+        ("distance", score.distance),
+        ("latency", score.latency),
+        ("load", score.load),
+        ("cost", score.cost),
+    ] {
+        if !(v.is_finite() && v >= 0.0) {
+            cx.err(
+                line,
+                format!("service {label:?}: score.{k} {v} must be a number ≥ 0"),
+            );
+            ok = false;
+        }
+    }
+    let chain = match &si.chain {
+        Some(names) => {
+            let mut chain = Vec::new();
+            for n in names {
+                match Step::parse(n) {
+                    Some(s) => chain.push(s),
+                    None => {
+                        cx.err(line, format!("service {label:?}: unknown chain step {n:?} (geo, priority, eligible, weighted, score, shed, sticky)"));
+                        ok = false;
+                    }
+                }
+            }
+            if ok {
+                if !matches!(chain.first(), Some(Step::Geo | Step::Priority)) {
+                    cx.err(
+                        line,
+                        format!(
+                            "service {label:?}: the chain must start with \"geo\" or \"priority\""
+                        ),
+                    );
+                    ok = false;
+                }
+                if chain.iter().filter(|s| **s == Step::Eligible).count() != 1 {
+                    cx.err(
+                        line,
+                        format!("service {label:?}: the chain must contain \"eligible\" once"),
+                    );
+                    ok = false;
+                }
+                if chain.contains(&Step::Shed) && shed.is_none() {
+                    cx.err(line, format!("service {label:?}: a \"shed\" step needs shed_load = {{ low = …, high = … }}"));
+                    ok = false;
+                }
+            }
+            chain
+        }
+        None => {
+            use super::zonefile::PolicyInput as P;
+            let mut chain = match si.policy {
+                P::Proximity => vec![Step::Geo, Step::Eligible],
+                P::Priority | P::Failover => vec![Step::Priority, Step::Eligible],
+                P::Weighted => vec![Step::Geo, Step::Eligible, Step::Weighted],
+                P::Score => vec![Step::Geo, Step::Eligible, Step::Score],
+                P::Sticky => vec![Step::Geo, Step::Eligible, Step::Sticky],
+            };
+            if shed.is_some() {
+                chain.push(Step::Shed);
+            }
+            chain
+        }
+    };
+    ok.then_some((chain, score, shed))
 }

@@ -38,6 +38,9 @@ pub struct ZoneFileInput {
     /// Operator geo rules for every service of the zone.
     #[serde(default)]
     pub geo: Option<Spanned<GeoRulesInput>>,
+    /// Decisions this zone promises; `gslbd check` evaluates them.
+    #[serde(default)]
+    pub expect: Vec<Spanned<ExpectInput>>,
 }
 
 pub fn default_ttl() -> u32 {
@@ -130,6 +133,10 @@ pub struct RegionInput {
     /// Backup regions are used only when no primary is eligible.
     #[serde(default)]
     pub backup: bool,
+    /// Proximity bias −99…99: positive grows the region's catchment (distances to it count as
+    /// `d × (1 − bias/100)`), negative shrinks it. Default 0.
+    #[serde(default)]
+    pub bias: f64,
     /// How to probe the region (or each VIP, when the target contains `{vip}`).
     #[serde(default)]
     pub probe: Option<ProbeInput>,
@@ -259,9 +266,65 @@ fn default_weight() -> u32 {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PolicyInput {
-    /// Nearest region first by great-circle distance.
+    /// Nearest eligible regions first: `geo, eligible`.
     #[default]
     Proximity,
+    /// The listed order, backups last: `priority, eligible`.
+    Priority,
+    /// Same as `priority`.
+    Failover,
+    /// Weighted random among the client's allowed regions: `geo, eligible, weighted`.
+    Weighted,
+    /// Lowest score first: `geo, eligible, score`.
+    Score,
+    /// Rendezvous hashing of the client network: `geo, eligible, sticky`.
+    Sticky,
+}
+
+/// `score = { … }`: weights of the normalised terms.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreInput {
+    #[serde(default)]
+    pub distance: Option<f64>,
+    #[serde(default)]
+    pub latency: Option<f64>,
+    #[serde(default)]
+    pub load: Option<f64>,
+    #[serde(default)]
+    pub cost: Option<f64>,
+}
+
+/// `shed_load = { low = 0.8, high = 0.95 }`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShedInput {
+    pub low: f64,
+    pub high: f64,
+    /// How many following candidates may receive a shed client. Default 3.
+    #[serde(default)]
+    pub spill: Option<usize>,
+}
+
+/// `[[expect]]`: a decision the zone promises, checked by `gslbd check`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectInput {
+    /// The service (relative owner name, e.g. `www`).
+    pub service: String,
+    /// Client address or network, e.g. `81.2.3.0/24`.
+    pub client: String,
+    /// `A` (default) or `AAAA`.
+    #[serde(default, rename = "type")]
+    pub rtype: Option<String>,
+    /// Regions assumed down for this case.
+    #[serde(default)]
+    pub down: Vec<String>,
+    /// Loads assumed, region → fraction.
+    #[serde(default)]
+    pub load: IndexMap<String, f64>,
+    /// The regions the answer must name, in order.
+    pub regions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -293,6 +356,21 @@ pub struct ServiceInput {
     /// TTL while the answer is degraded (failover in effect). Default `ttl / 2`.
     #[serde(default)]
     pub degraded_ttl: Option<u32>,
+    /// An explicit chain of steps, overriding `policy`: e.g. `["geo", "eligible", "shed", "sticky"]`.
+    #[serde(default)]
+    pub chain: Option<Vec<String>>,
+    /// Score weights (policy `score`). Default latency 0.5, load 0.3, cost 0.2, distance 0.
+    #[serde(default)]
+    pub score: Option<ScoreInput>,
+    /// Load shedding watermarks; adds a `shed` step to the policy's chain.
+    #[serde(default)]
+    pub shed_load: Option<ShedInput>,
+    /// Network lengths hashed by `sticky` and `shed`, `[ipv4, ipv6]`. Default `[24, 56]`.
+    #[serde(default)]
+    pub hash_prefix: Option<[u8; 2]>,
+    /// Answer `_explain.<name> TXT` with the decision. Default false.
+    #[serde(default)]
+    pub explain_txt: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

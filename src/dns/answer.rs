@@ -9,7 +9,7 @@ use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
 use crate::geo::Ecs;
 use crate::health::HealthSnapshot;
-use crate::steer::{self, Family};
+use crate::steer::{self, Family, hash};
 use crate::zone::{Found, Service, Zone, ZoneSet, vip_rdata};
 
 /// CNAME chains inside one zone are followed at most this far (loops end here too).
@@ -161,11 +161,21 @@ fn answer_service(
             return;
         }
     };
-    let (order, scope) = svc.geomap.locate(client.locate_addr());
-    if client.ecs.is_some_and(|e| e.source_prefix > 0) {
-        resp.scope = scope;
+    let addr = client.locate_addr();
+    let (catchment, geo_scope) = svc.geomap.locate(addr);
+    if let Some(ecs) = client.ecs.filter(|e| e.source_prefix > 0) {
+        resp.scope = scope_for(svc, ecs.addr, geo_scope);
     }
-    let decision = steer::decide(svc, &zone.regions, order, health, family, now);
+    let inputs = steer::Inputs {
+        svc,
+        regions: &zone.regions,
+        catchment,
+        health,
+        family,
+        client_hash: hash::client_hash(addr, svc.hash_prefix.0, svc.hash_prefix.1),
+        now,
+    };
+    let decision = steer::decide(&inputs, &mut rand::rng(), &mut ());
     if let Some(target) = &decision.cname {
         resp.answers.push(Record::from_rdata(
             owner.clone(),
@@ -196,6 +206,22 @@ fn answer_service(
     if resp.answers.is_empty() {
         resp.authorities.push(zone.negative_soa.clone());
     }
+}
+
+/// The ECS scope of a steered answer: the geo scope when the answer depends on the client's
+/// location, raised to the hashed network length when it depends on the client's hash (sticky,
+/// shed), 0 when it depends on neither (priority, weighted without geo rules…).
+pub fn scope_for(svc: &Service, ecs_addr: IpAddr, geo_scope: u8) -> u8 {
+    let mut scope = if svc.uses_location() { geo_scope } else { 0 };
+    if svc.uses_client_hash() {
+        let hashed = if crate::geo::canonical(ecs_addr).is_ipv4() {
+            svc.hash_prefix.0
+        } else {
+            svc.hash_prefix.1
+        };
+        scope = scope.max(hashed);
+    }
+    scope
 }
 
 /// Copies `records` into `out` with `owner` as their name (the query's case, or the wildcard

@@ -82,33 +82,51 @@ impl GeoRules {
     }
 }
 
-/// A region for ordering: its index in the zone and its coordinates.
+/// A region for ordering: its index in the zone, its coordinates and its bias.
 #[derive(Debug, Clone, Copy)]
 pub struct Site {
     pub index: usize,
     pub lat: f64,
     pub lon: f64,
+    /// −99…99: positive grows the region's catchment, negative shrinks it. Distances to the
+    /// region count as `d × (1 − bias/100)` (Route 53 geoproximity's bias).
+    pub bias: f64,
 }
 
-/// Client network → ordered region list, with the widest prefix that shares the list.
+/// Where a client's answer starts: the ordered region list, and (when the service scores
+/// distance) the distance to each of the service's regions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Catchment {
+    /// Zone region indices, best first.
+    pub order: Vec<u16>,
+    /// Kilometres from the client to each service region, by position in the service's region
+    /// list; empty when unknown or not needed.
+    pub dist_km: Vec<f32>,
+}
+
+/// Client network → catchment, with the widest prefix that shares it.
 #[derive(Debug, Clone)]
 pub struct GeoMap {
-    /// Distinct ordered lists of zone region indices; table values index this.
-    pub orders: Vec<Box<[u16]>>,
+    /// Distinct catchments; table values index this.
+    pub catchments: Vec<Catchment>,
     v4: RangeTable<u32>,
     v6: RangeTable<u128>,
 }
 
+static EMPTY: Catchment = Catchment {
+    order: Vec::new(),
+    dist_km: Vec::new(),
+};
+
 impl GeoMap {
-    /// The ordered region list for `ip` and the ECS scope prefix for which it holds.
+    /// The catchment for `ip` and the ECS scope prefix for which it holds.
     #[inline]
-    pub fn locate(&self, ip: IpAddr) -> (&[u16], u8) {
+    pub fn locate(&self, ip: IpAddr) -> (&Catchment, u8) {
         let (id, scope) = match canonical(ip) {
             IpAddr::V4(a) => self.v4.lookup(u32::from(a)),
             IpAddr::V6(a) => self.v6.lookup(u128::from(a)),
         };
-        let order = self.orders.get(id as usize).map_or(&[][..], |o| &o[..]);
-        (order, scope)
+        (self.catchments.get(id as usize).unwrap_or(&EMPTY), scope)
     }
 
     /// Number of ranges in the two tables (a measure of how well the map merged).
@@ -121,9 +139,24 @@ impl GeoMap {
     /// Precedence, most specific first: `networks` (longest prefix wins, and wins over the
     /// database whatever its prefix), `countries`, `continents`, the database's coordinates
     /// (nearest first), then `default`. A rule listing only regions the service does not use
-    /// does not apply.
-    pub fn build(db: Option<&GeoDb>, sites: &[Site], rules: &GeoRules) -> GeoMap {
+    /// does not apply. With `with_distances`, catchments also carry the distance to every
+    /// region (the score policy needs them), so fewer neighbours merge.
+    pub fn build(
+        db: Option<&GeoDb>,
+        sites: &[Site],
+        rules: &GeoRules,
+        with_distances: bool,
+    ) -> GeoMap {
         let mut interner = Interner::default();
+        let dists = |at: Option<(f64, f64)>| -> Vec<f32> {
+            match (with_distances, at) {
+                (true, Some(p)) => sites
+                    .iter()
+                    .map(|s| distance_km(p, (s.lat, s.lon)) as f32)
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
         let allowed = |list: &[usize]| -> Vec<u16> {
             list.iter()
                 .filter(|i| sites.iter().any(|s| s.index == **i))
@@ -135,7 +168,7 @@ impl GeoMap {
                 .iter()
                 .enumerate()
                 .map(|(pos, s)| {
-                    let d = distance_km((lat, lon), (s.lat, s.lon));
+                    let d = distance_km((lat, lon), (s.lat, s.lon)) * (1.0 - s.bias / 100.0);
                     (d, pos, u16::try_from(s.index).unwrap_or(u16::MAX))
                 })
                 .collect();
@@ -154,7 +187,11 @@ impl GeoMap {
                 if l.is_empty() { listed.clone() } else { l }
             }
         };
-        let default_id = interner.id(default_order);
+        let default_at = match &rules.default {
+            GeoDefault::Location(lat, lon) => Some((*lat, *lon)),
+            _ => None,
+        };
+        let default_id = interner.id(default_order, dists(default_at));
 
         let (v4, v6) = match db {
             Some(db) => {
@@ -173,8 +210,10 @@ impl GeoMap {
                                 .filter(|l| !l.is_empty())
                         });
                     let id = match (by_rule, rec.coords) {
-                        (Some(list), _) => interner.id(list),
-                        (None, Some((lat, lon))) => interner.id(proximity(lat, lon)),
+                        (Some(list), at) => interner.id(list, dists(at)),
+                        (None, Some((lat, lon))) => {
+                            interner.id(proximity(lat, lon), dists(Some((lat, lon))))
+                        }
                         (None, None) => default_id,
                     };
                     memo.push(id);
@@ -188,7 +227,7 @@ impl GeoMap {
             ),
         };
         let mut map = GeoMap {
-            orders: Vec::new(),
+            catchments: Vec::new(),
             v4,
             v6,
         };
@@ -199,7 +238,7 @@ impl GeoMap {
             if l.is_empty() {
                 continue;
             }
-            let id = interner.id(l);
+            let id = interner.id(l, Vec::new());
             match net {
                 IpNet::V4(n) => map
                     .v4
@@ -210,25 +249,32 @@ impl GeoMap {
                 }
             }
         }
-        map.orders = interner.lists;
+        map.catchments = interner.lists;
         map
     }
 }
 
 #[derive(Default)]
 struct Interner {
-    ids: HashMap<Vec<u16>, u32>,
-    lists: Vec<Box<[u16]>>,
+    ids: HashMap<(Vec<u16>, Vec<u32>), u32>,
+    lists: Vec<Catchment>,
 }
 
 impl Interner {
-    fn id(&mut self, list: Vec<u16>) -> u32 {
-        if let Some(&id) = self.ids.get(&list) {
+    fn id(&mut self, order: Vec<u16>, dist_km: Vec<f32>) -> u32 {
+        let key = (
+            order,
+            dist_km.iter().map(|d| d.to_bits()).collect::<Vec<u32>>(),
+        );
+        if let Some(&id) = self.ids.get(&key) {
             return id;
         }
         let id = u32::try_from(self.lists.len()).unwrap_or(u32::MAX);
-        self.lists.push(list.clone().into_boxed_slice());
-        self.ids.insert(list, id);
+        self.lists.push(Catchment {
+            order: key.0.clone(),
+            dist_km,
+        });
+        self.ids.insert(key, id);
         id
     }
 }
@@ -253,26 +299,63 @@ mod tests {
                 index: 0,
                 lat: 39.0,
                 lon: -77.5,
+                bias: 0.0,
             },
             Site {
                 index: 1,
                 lat: 53.3,
                 lon: -6.3,
+                bias: 0.0,
             },
         ]
     }
 
+    fn order_scope(m: &GeoMap, ip: IpAddr) -> (&[u16], u8) {
+        let (c, scope) = m.locate(ip);
+        (&c.order[..], scope)
+    }
+
+    #[test]
+    fn bias_grows_or_shrinks_a_catchment() {
+        // A client in Reykjavik (64.1, -21.9): Dublin 1,500 km, Ashburn 4,400 km.
+        let at = GeoRules {
+            default: GeoDefault::Location(64.1, -21.9),
+            ..Default::default()
+        };
+        let m = GeoMap::build(None, &sites(), &at, false);
+        assert_eq!(
+            order_scope(&m, "192.0.2.1".parse().unwrap()).0,
+            &[1u16, 0][..]
+        );
+        // Ashburn with bias 70 counts 4,400 × 0.3 = 1,320 km: now nearer.
+        let mut biased = sites();
+        biased[0].bias = 70.0;
+        let m = GeoMap::build(None, &biased, &at, false);
+        assert_eq!(
+            order_scope(&m, "192.0.2.1".parse().unwrap()).0,
+            &[0u16, 1][..]
+        );
+        // Distances are kept only when asked for.
+        let m = GeoMap::build(None, &sites(), &at, true);
+        let (c, _) = m.locate("192.0.2.1".parse().unwrap());
+        assert_eq!(c.dist_km.len(), 2);
+        assert!((1400.0..1600.0).contains(&c.dist_km[1]), "{:?}", c.dist_km);
+    }
+
     #[test]
     fn without_a_database_everyone_gets_the_default_with_scope_zero() {
-        let m = GeoMap::build(None, &sites(), &GeoRules::default());
-        assert_eq!(m.locate("8.8.8.8".parse().unwrap()), (&[0u16, 1][..], 0));
+        let m = GeoMap::build(None, &sites(), &GeoRules::default(), false);
+        assert_eq!(
+            order_scope(&m, "8.8.8.8".parse().unwrap()),
+            (&[0u16, 1][..], 0)
+        );
         let rules = GeoRules {
             default: GeoDefault::Location(50.0, 0.0),
             ..Default::default()
         };
-        let m = GeoMap::build(None, &sites(), &rules);
+        let m = GeoMap::build(None, &sites(), &rules, false);
         assert_eq!(
-            m.locate("2001:db8::1".parse().unwrap()),
+            order_scope(&m, "2001:db8::1".parse().unwrap()),
             (&[1u16, 0][..], 0)
         );
     }
@@ -286,18 +369,24 @@ mod tests {
             ],
             ..Default::default()
         };
-        let m = GeoMap::build(None, &sites(), &rules);
-        assert_eq!(m.locate("10.1.2.3".parse().unwrap()), (&[0u16][..], 24));
-        assert_eq!(m.locate("10.9.9.9".parse().unwrap()).0, &[1u16, 0][..]);
+        let m = GeoMap::build(None, &sites(), &rules, false);
+        assert_eq!(
+            order_scope(&m, "10.1.2.3".parse().unwrap()),
+            (&[0u16][..], 24)
+        );
+        assert_eq!(m.locate("10.9.9.9".parse().unwrap()).0.order[..], [1u16, 0]);
         // 10.0.0.0/16 holds no exception but 10.0.0.0/15 does (10.1.2.0/24): scope /16.
         assert_eq!(m.locate("10.0.0.1".parse().unwrap()).1, 16);
-        assert_eq!(m.locate("11.0.0.1".parse().unwrap()).0, &[0u16, 1][..]);
+        assert_eq!(m.locate("11.0.0.1".parse().unwrap()).0.order[..], [0u16, 1]);
         // A rule naming only regions the service does not use is skipped.
         let rules = GeoRules {
             networks: vec![("10.0.0.0/8".parse().unwrap(), vec![7])],
             ..Default::default()
         };
-        let m = GeoMap::build(None, &sites(), &rules);
-        assert_eq!(m.locate("10.0.0.1".parse().unwrap()), (&[0u16, 1][..], 0));
+        let m = GeoMap::build(None, &sites(), &rules, false);
+        assert_eq!(
+            order_scope(&m, "10.0.0.1".parse().unwrap()),
+            (&[0u16, 1][..], 0)
+        );
     }
 }

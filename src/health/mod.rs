@@ -24,6 +24,8 @@ use crate::zone::ZoneSet;
 pub struct RegionView {
     /// Up, not drained, not forced down: new answers may point here.
     pub eligible: bool,
+    /// Drained by an operator (not eligible, but up).
+    pub drained: bool,
     /// Bit `i` set: `Region::vips[i]` may be answered.
     pub vip_up: u64,
     /// RTT moving average of the region's probes, milliseconds.
@@ -39,6 +41,7 @@ impl RegionView {
     /// Up, every VIP answered, never changing: a region nobody probes.
     pub const UP: RegionView = RegionView {
         eligible: true,
+        drained: false,
         vip_up: u64::MAX,
         rtt_ms: None,
         load: None,
@@ -76,6 +79,21 @@ impl HealthSnapshot {
     #[inline]
     pub fn is_eligible(&self, region_id: usize) -> bool {
         self.region(region_id).eligible
+    }
+
+    #[inline]
+    pub fn is_drained(&self, region_id: usize) -> bool {
+        self.region(region_id).drained
+    }
+
+    /// A copy with one region's load set (tests and tools).
+    pub fn with_load(&self, region_id: usize, load: Option<f32>) -> Self {
+        let mut s = self.clone();
+        if s.regions.len() <= region_id {
+            s.regions.resize(region_id + 1, RegionView::UP);
+        }
+        s.regions[region_id].load = load;
+        s
     }
 
     /// A copy with one region's eligibility set (tests and tools).

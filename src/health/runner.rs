@@ -612,6 +612,7 @@ impl Aggregator {
         };
         let view = RegionView {
             eligible,
+            drained: ov == Override::Drain,
             vip_up,
             rtt_ms: rtt_ms.map(|v| v as f32),
             load: load.map(|(l, _)| l as f32),

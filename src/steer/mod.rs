@@ -1,11 +1,23 @@
-//! PURE steering decisions: given a service, the health snapshot and where the client is,
-//! which regions answer. No I/O, no clocks, no global state: the same inputs give the same
-//! decision, so this is unit-tested and benchmarked without a runtime.
+//! PURE steering decisions: given a service, its regions, the client's catchment, the health
+//! snapshot, the client's network hash, a random source and the time, which regions answer.
+//! No I/O, no clocks, no global state: the same inputs (and RNG seed) give the same decision,
+//! so this is unit-tested, property-tested and benchmarked without a runtime.
+//!
+//! A service's policy is a chain of steps, applied in order to a candidate list, like NS1's
+//! filter chain: an ordering source (`geo` or `priority`), `eligible`, then any of `weighted`,
+//! `score`, `shed`, `sticky`; the first `answers` candidates are the answer. A [`Trace`] sees
+//! every step so that `explain` shows exactly what the query path did.
+
+pub mod hash;
 
 use std::time::Instant;
 
+use rand::Rng;
+use smallvec::SmallVec;
+
+use crate::geo::Catchment;
 use crate::health::HealthSnapshot;
-use crate::zone::{AllDown, Policy, Region, Service};
+use crate::zone::{AllDown, Region, Service};
 
 /// Which address family the answer is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +42,101 @@ impl Region {
     }
 }
 
+/// One step of a policy chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Start from the client's catchment: operator geo rules, then nearest first (with bias).
+    Geo,
+    /// Order by the service's region list, backups last.
+    Priority,
+    /// Drop regions that are down, drained or have no VIP of the family up; drop backups while
+    /// a primary remains.
+    Eligible,
+    /// Weighted random order (weights = region weights).
+    Weighted,
+    /// Order by score (lower is better) over distance, latency, load and cost.
+    Score,
+    /// Move a growing share of a loaded region's clients to the next candidates.
+    Shed,
+    /// Rendezvous hashing of the client network over the candidates, weights respected.
+    Sticky,
+}
+
+impl Step {
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Geo => "geo",
+            Step::Priority => "priority",
+            Step::Eligible => "eligible",
+            Step::Weighted => "weighted",
+            Step::Score => "score",
+            Step::Shed => "shed",
+            Step::Sticky => "sticky",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "geo" | "proximity" => Step::Geo,
+            "priority" | "failover" => Step::Priority,
+            "eligible" => Step::Eligible,
+            "weighted" => Step::Weighted,
+            "score" => Step::Score,
+            "shed" | "shed_load" => Step::Shed,
+            "sticky" => Step::Sticky,
+            _ => return None,
+        })
+    }
+    /// Steps that reorder candidates after eligibility (so "ahead in the order" loses meaning).
+    fn reorders(self) -> bool {
+        matches!(
+            self,
+            Step::Weighted | Step::Score | Step::Shed | Step::Sticky
+        )
+    }
+}
+
+/// Weights of the score terms; each term is normalised to 0…1 over the candidates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreWeights {
+    pub distance: f64,
+    pub latency: f64,
+    pub load: f64,
+    pub cost: f64,
+}
+
+impl Default for ScoreWeights {
+    fn default() -> Self {
+        Self {
+            distance: 0.0,
+            latency: 0.5,
+            load: 0.3,
+            cost: 0.2,
+        }
+    }
+}
+
+/// Load shedding watermarks (fractions of capacity).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shed {
+    pub low: f64,
+    pub high: f64,
+    /// How many following candidates a shed client may spill to.
+    pub spill: usize,
+}
+
+impl Shed {
+    /// The share of a region's clients moved away at `load`: 0 below `low`, 1 at `high`.
+    pub fn fraction(&self, load: f64) -> f64 {
+        if load <= self.low {
+            0.0
+        } else if load >= self.high {
+            1.0
+        } else {
+            (load - self.low) / (self.high - self.low)
+        }
+    }
+}
+
 /// How healthy the answer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -44,7 +151,7 @@ pub enum Outcome {
 /// The regions chosen, in answer order (indices into the zone's regions), and how to answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
-    pub regions: Vec<usize>,
+    pub regions: SmallVec<[usize; 4]>,
     /// Answer only the VIPs the health snapshot marks up (false when failing open).
     pub healthy_vips_only: bool,
     /// All-down fallback to a CNAME.
@@ -53,61 +160,185 @@ pub struct Decision {
     pub ttl: u32,
 }
 
-/// Picks regions for one query.
-///
-/// `order` is the client's ordered region list from the service's geo map (nearest first, or an
-/// operator rule's order). Proximity walks it, skipping regions that are not eligible and regions
-/// with no VIP of the asked family up, and keeps the first `answers`. When nothing is eligible the
-/// service's all-down mode answers. The TTL is the service's (its degraded TTL while failover is in
-/// effect), never above the time until a probe could change any region the walk looked at, and
-/// never below `min_ttl` because of that cap.
-pub fn decide(
-    svc: &Service,
-    regions: &[Region],
-    order: &[u16],
-    health: &HealthSnapshot,
-    family: Family,
-    now: Instant,
-) -> Decision {
-    match svc.policy {
-        Policy::Proximity => {}
+/// Why a candidate left the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    NoVipOfFamily,
+    Down,
+    Drained,
+    VipsDown,
+    BackupNotNeeded,
+}
+
+/// The terms of one candidate's score.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ScoreParts {
+    pub distance: f64,
+    pub latency: f64,
+    pub load: f64,
+    pub cost: f64,
+    pub total: f64,
+}
+
+/// Sees what each step does. `()` sees nothing and costs nothing.
+pub trait Trace {
+    fn after(&mut self, _step: Step, _candidates: &[usize]) {}
+    fn dropped(&mut self, _region: usize, _why: Why) {}
+    fn scored(&mut self, _region: usize, _parts: ScoreParts) {}
+    fn shed(&mut self, _region: usize, _fraction: f64, _moved_to: Option<usize>) {}
+}
+
+impl Trace for () {}
+
+/// Everything one decision depends on.
+pub struct Inputs<'a> {
+    pub svc: &'a Service,
+    /// The zone's regions (the service refers to them by index).
+    pub regions: &'a [Region],
+    pub catchment: &'a Catchment,
+    pub health: &'a HealthSnapshot,
+    pub family: Family,
+    /// [`hash::client_hash`] of the client network.
+    pub client_hash: u64,
+    pub now: Instant,
+}
+
+type Cands = SmallVec<[usize; 16]>;
+
+/// Decides one answer. `rng` is used by `weighted` only.
+pub fn decide<R: Rng + ?Sized, T: Trace>(inp: &Inputs<'_>, rng: &mut R, trace: &mut T) -> Decision {
+    let svc = inp.svc;
+    let regions = inp.regions;
+    let family = inp.family;
+    let serving = |i: usize| regions.get(i).is_some_and(|r| r.serves(family));
+    let mut cands: Cands = SmallVec::new();
+    // The list before eligibility, for the degraded check and the TTL cap.
+    let mut initial: Cands = SmallVec::new();
+    let mut dropped: SmallVec<[usize; 8]> = SmallVec::new();
+    let mut partial = false;
+    let mut reordered_after_eligible = false;
+    let mut seen_eligible = false;
+    for &step in &svc.chain {
+        reordered_after_eligible |= seen_eligible && step.reorders();
+        match step {
+            Step::Geo => {
+                cands = inp
+                    .catchment
+                    .order
+                    .iter()
+                    .map(|&i| usize::from(i))
+                    .collect();
+            }
+            Step::Priority => {
+                if cands.is_empty() {
+                    cands = svc.regions.iter().copied().collect();
+                }
+                let pos = |i: &usize| {
+                    svc.regions
+                        .iter()
+                        .position(|r| r == i)
+                        .unwrap_or(usize::MAX)
+                };
+                cands.sort_by_key(|i| (regions.get(*i).is_some_and(|r| r.backup), pos(i)));
+            }
+            Step::Eligible => {
+                seen_eligible = true;
+                let before = std::mem::take(&mut cands);
+                for i in before {
+                    let Some(r) = regions.get(i) else { continue };
+                    if !r.serves(family) {
+                        trace.dropped(i, Why::NoVipOfFamily);
+                        continue;
+                    }
+                    initial.push(i);
+                    let view = inp.health.region(r.id);
+                    if !view.eligible {
+                        trace.dropped(
+                            i,
+                            if inp.health.is_drained(r.id) {
+                                Why::Drained
+                            } else {
+                                Why::Down
+                            },
+                        );
+                        dropped.push(i);
+                        continue;
+                    }
+                    let (up, total) = family_vips(r, view.vip_up, family);
+                    if up == 0 {
+                        trace.dropped(i, Why::VipsDown);
+                        dropped.push(i);
+                        continue;
+                    }
+                    if up < total {
+                        partial = true;
+                    }
+                    cands.push(i);
+                }
+                if cands.iter().any(|&i| !regions[i].backup) {
+                    cands.retain(|i| {
+                        let keep = !regions[*i].backup;
+                        if !keep {
+                            trace.dropped(*i, Why::BackupNotNeeded);
+                        }
+                        keep
+                    });
+                }
+            }
+            Step::Weighted => {
+                weighted_order(&mut cands, regions, rng);
+            }
+            Step::Score => {
+                score_order(&mut cands, inp, trace);
+            }
+            Step::Shed => {
+                if let Some(shed) = svc.shed {
+                    shed_order(&mut cands, inp, &shed, trace);
+                }
+            }
+            Step::Sticky => {
+                cands.sort_by(|&a, &b| {
+                    rendezvous_key(inp.client_hash, &regions[a])
+                        .total_cmp(&rendezvous_key(inp.client_hash, &regions[b]))
+                });
+            }
+        }
+        trace.after(step, &cands);
     }
-    let mut chosen = Vec::with_capacity(svc.answers.min(order.len()));
-    let mut degraded = false;
-    let mut cap: Option<Instant> = None;
-    let mut any_family = false;
-    for &i in order {
-        if chosen.len() >= svc.answers {
-            break;
-        }
-        let i = usize::from(i);
-        let Some(r) = regions.get(i) else { continue };
-        if !r.serves(family) {
-            continue;
-        }
-        any_family = true;
-        let view = health.region(r.id);
-        if let Some(s) = view.stable_until {
-            cap = Some(cap.map_or(s, |c| c.min(s)));
-        }
-        if !view.eligible {
-            degraded = true;
-            continue;
-        }
-        let (up, total) = family_vips(r, view.vip_up, family);
-        if up == 0 {
-            degraded = true;
-            continue;
-        }
-        if up < total {
-            degraded = true;
-        }
-        chosen.push(i);
-    }
-    if !chosen.is_empty() {
+    cands.truncate(svc.answers);
+
+    // The TTL cap covers every region whose change could change this answer: with an ordered
+    // chain, those up to the last chosen; when later steps reorder, all of them.
+    let last_pos = cands
+        .iter()
+        .filter_map(|c| initial.iter().position(|i| i == c))
+        .max()
+        .unwrap_or(initial.len().saturating_sub(1));
+    let considered = if reordered_after_eligible || cands.is_empty() {
+        &initial[..]
+    } else {
+        &initial[..(last_pos + 1).min(initial.len())]
+    };
+    let cap = considered
+        .iter()
+        .filter_map(|&i| inp.health.region(regions[i].id).stable_until)
+        .min();
+
+    if !cands.is_empty() {
+        let degraded = partial
+            || if reordered_after_eligible {
+                !dropped.is_empty()
+            } else {
+                dropped.iter().any(|d| {
+                    initial
+                        .iter()
+                        .position(|i| i == d)
+                        .is_some_and(|p| p < last_pos)
+                })
+            };
         let base = if degraded { svc.degraded_ttl } else { svc.ttl };
         return Decision {
-            regions: chosen,
+            regions: cands.iter().copied().collect(),
             healthy_vips_only: true,
             cname: None,
             outcome: if degraded {
@@ -115,64 +346,49 @@ pub fn decide(
             } else {
                 Outcome::Normal
             },
-            ttl: cap_ttl(base, cap, now, svc.min_ttl),
+            ttl: cap_ttl(base, cap, inp.now, svc.min_ttl),
         };
     }
-    let any_family = any_family
-        || order.iter().any(|&i| {
-            regions
-                .get(usize::from(i))
-                .is_some_and(|r| r.serves(family))
-        });
-    if !any_family {
+    if !svc.regions.iter().any(|&i| serving(i)) {
         // No region of this service has a VIP of this family: a plain NODATA, not an outage.
         return Decision {
-            regions: Vec::new(),
+            regions: SmallVec::new(),
             healthy_vips_only: true,
             cname: None,
             outcome: Outcome::Normal,
             ttl: svc.ttl,
         };
     }
-    let serving = |i: &&u16| {
-        regions
-            .get(usize::from(**i))
-            .is_some_and(|r| r.serves(family))
+    // Nothing eligible: the client's order (before eligibility) for the fail-open modes.
+    let order: Cands = if initial.is_empty() {
+        svc.regions
+            .iter()
+            .copied()
+            .filter(|&i| serving(i))
+            .collect()
+    } else {
+        initial.clone()
     };
-    let (regions_out, cname) = match &svc.all_down {
-        AllDown::All => (
-            order
-                .iter()
-                .filter(serving)
-                .map(|&i| usize::from(i))
-                .collect(),
-            None,
-        ),
-        AllDown::First => (
-            order
-                .iter()
-                .find(serving)
-                .map(|&i| vec![usize::from(i)])
-                .unwrap_or_default(),
-            None,
-        ),
+    let (regions_out, cname): (SmallVec<[usize; 4]>, _) = match &svc.all_down {
+        AllDown::All => (order.iter().copied().collect(), None),
+        AllDown::First => (order.iter().copied().take(1).collect(), None),
         AllDown::Region(ri) => (
-            if regions.get(*ri).is_some_and(|r| r.serves(family)) {
-                vec![*ri]
+            if serving(*ri) {
+                SmallVec::from_slice(&[*ri])
             } else {
-                Vec::new()
+                SmallVec::new()
             },
             None,
         ),
-        AllDown::Cname(name) => (Vec::new(), Some(name.clone())),
-        AllDown::NoData => (Vec::new(), None),
+        AllDown::Cname(name) => (SmallVec::new(), Some(name.clone())),
+        AllDown::NoData => (SmallVec::new(), None),
     };
     Decision {
         regions: regions_out,
         healthy_vips_only: false,
         cname,
         outcome: Outcome::AllDown,
-        ttl: cap_ttl(svc.degraded_ttl, cap, now, svc.min_ttl),
+        ttl: cap_ttl(svc.degraded_ttl, cap, inp.now, svc.min_ttl),
     }
 }
 
@@ -191,6 +407,149 @@ fn family_vips(r: &Region, mask: u64, family: Family) -> (u32, u32) {
     (up, total)
 }
 
+/// Weighted random order without replacement (Efraimidis–Spirakis: key = u^(1/w), largest
+/// first), so the first place goes to each region with probability weight / total.
+fn weighted_order<R: Rng + ?Sized>(cands: &mut Cands, regions: &[Region], rng: &mut R) {
+    if cands.len() < 2 {
+        return;
+    }
+    let mut keyed: SmallVec<[(f64, usize); 16]> = cands
+        .iter()
+        .map(|&i| {
+            let w = f64::from(regions[i].weight.max(1));
+            let u: f64 = rng.random_range(f64::MIN_POSITIVE..1.0);
+            (u.ln() / w, i)
+        })
+        .collect();
+    keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
+    cands.clear();
+    cands.extend(keyed.into_iter().map(|(_, i)| i));
+}
+
+/// Weighted rendezvous (highest random weight) key: lower wins. `-ln(u) / w` is an exponential
+/// variable with rate `w`, so the minimum falls on each region with probability w / Σw, and a
+/// region's key does not depend on the others: removing one moves only its own clients.
+fn rendezvous_key(client: u64, r: &Region) -> f64 {
+    -hash::unit(client, r.seed).ln() / f64::from(r.weight.max(1))
+}
+
+/// The score of each candidate (lower is better): the weighted sum of its distance, latency,
+/// load and cost, each divided by the largest among the candidates so that terms are 0…1.
+/// A missing value (no RTT yet, no fresh load) counts as the mean of the known ones.
+pub fn score_parts(inp: &Inputs<'_>, cands: &[usize]) -> SmallVec<[ScoreParts; 16]> {
+    let w = inp.svc.score;
+    let pos_in_service = |i: usize| inp.svc.regions.iter().position(|r| *r == i);
+    let raw: SmallVec<[[Option<f64>; 4]; 16]> = cands
+        .iter()
+        .map(|&i| {
+            let r = &inp.regions[i];
+            let view = inp.health.region(r.id);
+            let dist = pos_in_service(i)
+                .and_then(|p| inp.catchment.dist_km.get(p))
+                .map(|d| f64::from(*d));
+            [
+                dist,
+                view.rtt_ms.map(f64::from),
+                view.load.map(f64::from),
+                Some(r.cost),
+            ]
+        })
+        .collect();
+    let mut norm = [(0.0f64, 0.0f64); 4]; // (max, mean of known)
+    for (k, slot) in norm.iter_mut().enumerate() {
+        let known: SmallVec<[f64; 16]> = raw.iter().filter_map(|v| v[k]).collect();
+        let max = known.iter().copied().fold(0.0, f64::max);
+        let mean = if known.is_empty() {
+            0.0
+        } else {
+            known.iter().sum::<f64>() / known.len() as f64
+        };
+        *slot = (max, mean);
+    }
+    raw.iter()
+        .map(|v| {
+            let t = |k: usize| {
+                let (max, mean) = norm[k];
+                let x = v[k].unwrap_or(mean);
+                if max > 0.0 { x / max } else { 0.0 }
+            };
+            let mut p = ScoreParts {
+                distance: t(0),
+                latency: t(1),
+                load: t(2),
+                cost: t(3),
+                total: 0.0,
+            };
+            p.total =
+                w.distance * p.distance + w.latency * p.latency + w.load * p.load + w.cost * p.cost;
+            p
+        })
+        .collect()
+}
+
+fn score_order<T: Trace>(cands: &mut Cands, inp: &Inputs<'_>, trace: &mut T) {
+    let parts = score_parts(inp, cands);
+    for (c, p) in cands.iter().zip(&parts) {
+        trace.scored(*c, *p);
+    }
+    let mut keyed: SmallVec<[(f64, usize, usize); 16]> = cands
+        .iter()
+        .zip(&parts)
+        .enumerate()
+        .map(|(pos, (c, p))| (p.total, pos, *c))
+        .collect();
+    keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    cands.clear();
+    cands.extend(keyed.into_iter().map(|x| x.2));
+}
+
+/// Load shedding (NS1's shed_load, with spill-over to several neighbours): walking the order, a
+/// candidate whose load is between the watermarks keeps a client unless the client's stable hash
+/// for it falls under the shed fraction. A shed client goes to one of the next `spill`
+/// candidates that have room below the high watermark, chosen by rendezvous weighted by spare
+/// capacity, and the loaded region moves to the end. With no room anywhere the client stays.
+fn shed_order<T: Trace>(cands: &mut Cands, inp: &Inputs<'_>, shed: &Shed, trace: &mut T) {
+    let load = |i: usize| inp.health.region(inp.regions[i].id).load.map(f64::from);
+    let mut out: Cands = SmallVec::new();
+    let mut rest: Cands = cands.clone();
+    while !rest.is_empty() {
+        let head = rest[0];
+        let f = load(head).map_or(0.0, |l| shed.fraction(l));
+        let stays = f <= 0.0 || hash::unit(inp.client_hash, inp.regions[head].seed ^ 0x5eed) >= f;
+        if stays {
+            out.push(rest.remove(0));
+            continue;
+        }
+        let spare = |i: usize| {
+            let l = load(i).unwrap_or(0.0);
+            (shed.high - l).max(0.0) * f64::from(inp.regions[i].weight.max(1))
+        };
+        let target = rest
+            .iter()
+            .skip(1)
+            .take(shed.spill)
+            .copied()
+            .filter(|&i| spare(i) > 0.0)
+            .min_by(|&a, &b| {
+                let ka = -hash::unit(inp.client_hash, inp.regions[a].seed).ln() / spare(a);
+                let kb = -hash::unit(inp.client_hash, inp.regions[b].seed).ln() / spare(b);
+                ka.total_cmp(&kb)
+            });
+        trace.shed(head, f, target);
+        match target {
+            Some(t) => {
+                out.push(t);
+                rest.retain(|x| *x != t);
+                // The loaded region stays a last resort for this client.
+                let h = rest.remove(0);
+                rest.push(h);
+            }
+            None => out.push(rest.remove(0)),
+        }
+    }
+    *cands = out;
+}
+
 /// TTL is the minimum of its inputs: `base`, and the seconds until `cap` (a possible state
 /// change), the latter floored at `min_ttl` so a probe due now does not produce TTL 0.
 pub fn cap_ttl(base: u32, cap: Option<Instant>, now: Instant, min_ttl: u32) -> u32 {
@@ -205,196 +564,4 @@ pub fn cap_ttl(base: u32, cap: Option<Instant>, now: Instant, min_ttl: u32) -> u
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-    use crate::geo::{GeoMap, GeoRules};
-    use crate::health::RegionView;
-
-    fn region(id: usize, v6: bool) -> Region {
-        let mut vips = vec![std::net::IpAddr::from([192, 0, 2, id as u8])];
-        if v6 {
-            vips.push("2001:db8::1".parse().unwrap());
-        }
-        Region {
-            name: format!("r{id}"),
-            id,
-            lat: 0.0,
-            lon: 0.0,
-            vips,
-            weight: 100,
-            cost: 0.0,
-            backup: false,
-            probes: Vec::new(),
-            min_vips_up: 1,
-        }
-    }
-
-    fn service(answers: usize, all_down: AllDown) -> Service {
-        Service {
-            name: hickory_proto::rr::Name::from_ascii("www.example.").unwrap(),
-            label: "www".into(),
-            regions: vec![0, 1, 2],
-            policy: Policy::Proximity,
-            ttl: 30,
-            degraded_ttl: 15,
-            min_ttl: 5,
-            answers,
-            all_down,
-            geomap: GeoMap::build(None, &[], &GeoRules::default()),
-        }
-    }
-
-    #[test]
-    fn proximity_takes_the_first_eligible_regions_in_order() {
-        let regions = vec![region(0, true), region(1, false), region(2, true)];
-        let up = HealthSnapshot::all_up(3);
-        let now = Instant::now();
-        let s1 = service(1, AllDown::All);
-        let d = decide(&s1, &regions, &[1, 0, 2], &up, Family::V4, now);
-        assert_eq!(
-            (d.regions.clone(), d.outcome, d.ttl),
-            (vec![1], Outcome::Normal, 30)
-        );
-        // Region 1 has no IPv6 VIP: skipped for AAAA, and that is not a failover.
-        let d = decide(&s1, &regions, &[1, 0, 2], &up, Family::V6, now);
-        assert_eq!((d.regions.clone(), d.outcome), (vec![0], Outcome::Normal));
-        // Down regions are skipped, and the answer is degraded with the degraded TTL.
-        let health = up.with(1, false);
-        let d = decide(
-            &service(2, AllDown::All),
-            &regions,
-            &[1, 0, 2],
-            &health,
-            Family::V4,
-            now,
-        );
-        assert_eq!(
-            (d.regions.clone(), d.outcome, d.ttl),
-            (vec![0, 2], Outcome::Degraded, 15)
-        );
-    }
-
-    #[test]
-    fn every_all_down_mode_answers_as_declared() {
-        let regions = vec![region(0, true), region(1, false), region(2, true)];
-        let none = HealthSnapshot::all_up(3)
-            .with(0, false)
-            .with(1, false)
-            .with(2, false);
-        let now = Instant::now();
-        let order = [2u16, 0, 1];
-        let d = decide(
-            &service(1, AllDown::All),
-            &regions,
-            &order,
-            &none,
-            Family::V4,
-            now,
-        );
-        assert_eq!(
-            (d.regions.clone(), d.outcome, d.healthy_vips_only),
-            (vec![2, 0, 1], Outcome::AllDown, false)
-        );
-        assert_eq!(d.ttl, 15);
-        let d = decide(
-            &service(1, AllDown::First),
-            &regions,
-            &order,
-            &none,
-            Family::V4,
-            now,
-        );
-        assert_eq!(d.regions, vec![2]);
-        let d = decide(
-            &service(1, AllDown::Region(1)),
-            &regions,
-            &order,
-            &none,
-            Family::V4,
-            now,
-        );
-        assert_eq!(d.regions, vec![1]);
-        let target = hickory_proto::rr::Name::from_ascii("sorry.example.net.").unwrap();
-        let d = decide(
-            &service(1, AllDown::Cname(target.clone())),
-            &regions,
-            &order,
-            &none,
-            Family::V4,
-            now,
-        );
-        assert_eq!((d.regions.len(), d.cname), (0, Some(target)));
-        let d = decide(
-            &service(1, AllDown::NoData),
-            &regions,
-            &order,
-            &none,
-            Family::V4,
-            now,
-        );
-        assert!(d.regions.is_empty() && d.cname.is_none());
-        assert_eq!(d.outcome, Outcome::AllDown);
-        // AAAA with all down: region 1 has no IPv6 and is never answered for it.
-        let d = decide(
-            &service(1, AllDown::All),
-            &regions,
-            &order,
-            &none,
-            Family::V6,
-            now,
-        );
-        assert_eq!(d.regions, vec![2, 0]);
-    }
-
-    #[test]
-    fn a_region_with_a_failed_vip_answers_the_rest_degraded() {
-        let regions = vec![region(0, true)];
-        let mut views = vec![RegionView::UP];
-        views[0].vip_up = 0b10; // the IPv4 VIP (index 0) is down, the IPv6 one up
-        let h = HealthSnapshot::from_views(views);
-        let now = Instant::now();
-        let s = service(1, AllDown::NoData);
-        let d = decide(&s, &regions, &[0], &h, Family::V6, now);
-        assert_eq!((d.regions.clone(), d.outcome), (vec![0], Outcome::Normal));
-        let d = decide(&s, &regions, &[0], &h, Family::V4, now);
-        assert_eq!(
-            d.outcome,
-            Outcome::AllDown,
-            "no IPv4 VIP up: nothing eligible for A"
-        );
-    }
-
-    #[test]
-    fn ttl_never_outlives_the_next_possible_state_change() {
-        let regions = vec![region(0, true), region(1, true)];
-        let now = Instant::now();
-        let mut views = vec![RegionView::UP, RegionView::UP];
-        views[0].stable_until = Some(now + Duration::from_secs(12));
-        views[1].stable_until = Some(now + Duration::from_secs(2));
-        let h = HealthSnapshot::from_views(views);
-        let s = service(1, AllDown::All);
-        // Only region 0 is looked at: capped at 12 s.
-        assert_eq!(decide(&s, &regions, &[0, 1], &h, Family::V4, now).ttl, 12);
-        // Region 1 first: 2 s, floored at min_ttl 5.
-        assert_eq!(decide(&s, &regions, &[1, 0], &h, Family::V4, now).ttl, 5);
-        assert_eq!(cap_ttl(30, None, now, 5), 30);
-        assert_eq!(
-            cap_ttl(3, Some(now + Duration::from_secs(60)), now, 5),
-            3,
-            "never above base"
-        );
-    }
-
-    #[test]
-    fn identical_inputs_give_identical_decisions() {
-        let regions = vec![region(0, true), region(1, true), region(2, true)];
-        let h = HealthSnapshot::all_up(3).with(1, false);
-        let now = Instant::now();
-        let s = service(2, AllDown::All);
-        let a = decide(&s, &regions, &[1, 2, 0], &h, Family::V4, now);
-        let b = decide(&s, &regions, &[1, 2, 0], &h, Family::V4, now);
-        assert_eq!(a, b);
-    }
-}
+mod tests;

@@ -13,6 +13,7 @@ use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
 use crate::geo::GeoMap;
 use crate::health::ProbeSpec;
+use crate::steer::{ScoreWeights, Shed, Step};
 
 /// Every zone gslbd serves.
 #[derive(Debug, Default)]
@@ -227,6 +228,10 @@ pub struct Region {
     pub probes: Vec<ProbeTarget>,
     /// The region is down when fewer VIPs than this are up.
     pub min_vips_up: usize,
+    /// Proximity bias, −99…99 (positive grows the catchment).
+    pub bias: f64,
+    /// Stable hash of the name, for sticky and shed-load hashing.
+    pub seed: u64,
 }
 
 /// One probed thing: the region as a whole (`vip` None) or one VIP (index into `vips`).
@@ -251,13 +256,6 @@ pub enum AllDown {
     NoData,
 }
 
-/// How a service picks regions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Policy {
-    /// Nearest eligible regions first, by great-circle distance from the client.
-    Proximity,
-}
-
 /// A steered name.
 #[derive(Debug)]
 pub struct Service {
@@ -267,7 +265,14 @@ pub struct Service {
     pub label: String,
     /// Indices into the zone's regions that this service may use.
     pub regions: Vec<usize>,
-    pub policy: Policy,
+    /// The policy as a chain of steps (see [`crate::steer`]).
+    pub chain: Vec<Step>,
+    pub score: ScoreWeights,
+    pub shed: Option<Shed>,
+    /// Client network length hashed by sticky and shed (IPv4, IPv6).
+    pub hash_prefix: (u8, u8),
+    /// Answer `_explain.<name> TXT` with the decision table.
+    pub explain_txt: bool,
     pub ttl: u32,
     /// TTL while failover is in effect or everything is down.
     pub degraded_ttl: u32,
@@ -284,5 +289,19 @@ pub fn vip_rdata(ip: std::net::IpAddr) -> RData {
     match ip {
         std::net::IpAddr::V4(a) => RData::A(a.into()),
         std::net::IpAddr::V6(a) => RData::AAAA(a.into()),
+    }
+}
+
+impl Service {
+    /// Whether the answer depends on where the client is (so the ECS scope is the geo scope).
+    pub fn uses_location(&self) -> bool {
+        self.chain.contains(&Step::Geo)
+            || (self.chain.contains(&Step::Score) && self.score.distance > 0.0)
+    }
+
+    /// Whether the answer depends on a hash of the client network.
+    pub fn uses_client_hash(&self) -> bool {
+        self.chain.contains(&Step::Sticky)
+            || (self.chain.contains(&Step::Shed) && self.shed.is_some())
     }
 }
