@@ -33,6 +33,25 @@ enum Command {
         #[arg(short, long)]
         config: Option<PathBuf>,
     },
+    /// Explain the answer a steered name gives a client: where the client is believed to be,
+    /// every region with its health, distance, latency, load, cost and score, and why it was
+    /// chosen or not. Uses the configured initial health and the state file's overrides.
+    Explain {
+        /// The steered name, e.g. www.gslb.example
+        name: String,
+        /// The client: an address (a resolver's) or a network (an ECS subnet), e.g. 81.2.3.0/24
+        #[arg(long)]
+        client: String,
+        /// A or AAAA
+        #[arg(long = "type", default_value = "A")]
+        qtype: String,
+        /// Server config file [default: ./gslbd.toml, else the repository's example]
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Build or inspect geolocation databases (MaxMind DB format).
     Geodata {
         #[command(subcommand)]
@@ -92,6 +111,19 @@ fn main() -> ExitCode {
         Command::Serve { config } => serve(&config.unwrap_or_else(default_config)),
         Command::Check { config } => return check(&config.unwrap_or_else(default_config)),
         Command::Geodata { command } => geodata(command),
+        Command::Explain {
+            name,
+            client,
+            qtype,
+            config,
+            json,
+        } => explain(
+            &config.unwrap_or_else(default_config),
+            &name,
+            &client,
+            &qtype,
+            json,
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -105,13 +137,23 @@ fn main() -> ExitCode {
 fn check(path: &Path) -> ExitCode {
     match config::load_all(path) {
         Ok(l) => {
+            let failed = gslbd::explain::check_expectations(&l.zones);
+            let cases: usize = l.zones.zones.iter().map(|z| z.expects.len()).sum();
+            if !failed.is_empty() {
+                for d in &failed {
+                    eprintln!("{d}");
+                }
+                eprintln!("{} of {} expectation(s) failed", failed.len(), cases);
+                return ExitCode::FAILURE;
+            }
             let services: usize = l.zones.zones.iter().map(|z| z.services.len()).sum();
             println!(
-                "{}: ok: {} zone(s), {} region(s), {} service(s)",
+                "{}: ok: {} zone(s), {} region(s), {} service(s), {} expectation(s) met",
                 path.display(),
                 l.zones.zones.len(),
                 l.zones.region_count(),
-                services
+                services,
+                cases
             );
             ExitCode::SUCCESS
         }
@@ -198,4 +240,37 @@ fn geodata(cmd: GeodataCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn explain(path: &Path, name: &str, client: &str, qtype: &str, json: bool) -> anyhow::Result<()> {
+    let loaded =
+        config::load_all(path).map_err(|d| anyhow::anyhow!("invalid configuration:\n{d}"))?;
+    let (ip, prefix) = match client.split_once('/') {
+        Some((a, p)) => (a.parse::<IpAddr>()?, Some(p.parse::<u8>()?)),
+        None => (client.parse::<IpAddr>()?, None),
+    };
+    let qtype = match qtype.to_ascii_uppercase().as_str() {
+        "A" => hickory_proto::rr::RecordType::A,
+        "AAAA" => hickory_proto::rr::RecordType::AAAA,
+        t => anyhow::bail!("--type {t}: A or AAAA"),
+    };
+    let mut fqdn = name.to_string();
+    if !fqdn.ends_with('.') {
+        fqdn.push('.');
+    }
+    let name = hickory_proto::rr::Name::from_ascii(&fqdn)?;
+    let cfg = gslbd::health::runner::RunnerConfig {
+        state_file: loaded.config.health.state_file.clone(),
+        rtt_half_life: loaded.config.health.rtt_half_life,
+        jitter: loaded.config.health.jitter,
+    };
+    let (served, _) = gslbd::health::runner::initial(std::sync::Arc::new(loaded.zones), cfg);
+    let x = gslbd::explain::explain(&served, &name, qtype, ip, prefix, std::time::Instant::now())
+        .map_err(|e| anyhow::anyhow!(e))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&x)?);
+    } else {
+        print!("{}", x.to_text());
+    }
+    Ok(())
 }

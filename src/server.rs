@@ -169,7 +169,7 @@ pub struct Gslbd {
     pub health: HealthHandle,
     pub config: ServerConfig,
     health_thread: Option<JoinHandle<()>>,
-    geo: Option<crate::geo::GeoDb>,
+    geo: Option<Arc<crate::geo::GeoDb>>,
 }
 
 impl Gslbd {
@@ -178,7 +178,7 @@ impl Gslbd {
     }
 
     pub fn geo(&self) -> Option<&crate::geo::GeoDb> {
-        self.geo.as_ref()
+        self.geo.as_deref()
     }
 
     /// Stops DNS (draining in-flight work), then the runner.

@@ -728,8 +728,11 @@ pub fn compile_zone_file_text(
             answers: si.answers as usize,
             all_down,
             geomap,
+            rules,
         });
     }
+
+    let expects = compile_expects(&mut cx, &input.expect, &origin, &services, &region_idx);
 
     if !cx.diags.is_empty() {
         return Err(cx.diags);
@@ -750,6 +753,7 @@ pub fn compile_zone_file_text(
         nodes,
         regions,
         services,
+        expects,
         has_cuts,
     })
 }
@@ -1124,4 +1128,79 @@ fn compile_policy(
         }
     };
     ok.then_some((chain, score, shed))
+}
+
+fn compile_expects(
+    cx: &mut Ctx<'_>,
+    input: &[toml::Spanned<super::zonefile::ExpectInput>],
+    origin: &Name,
+    services: &[Service],
+    region_idx: &HashMap<String, usize>,
+) -> Vec<crate::zone::Expect> {
+    let mut out = Vec::new();
+    for e in input {
+        let line = cx.line(e.span());
+        let e = e.get_ref();
+        let owner = resolve_name(&e.service, origin)
+            .ok()
+            .map(|n| LowerName::new(&n));
+        let Some(service) =
+            owner.and_then(|o| services.iter().position(|s| LowerName::new(&s.name) == o))
+        else {
+            cx.err(
+                line,
+                format!("expect: {:?} is not a service of this zone", e.service),
+            );
+            continue;
+        };
+        let (client, prefix) = match e.client.split_once('/') {
+            Some((a, p)) => (a.parse::<IpAddr>().ok(), p.parse::<u8>().ok()),
+            None => (e.client.parse::<IpAddr>().ok(), None),
+        };
+        let Some(client) = client else {
+            cx.err(
+                line,
+                format!("expect: client {:?} is not an address or network", e.client),
+            );
+            continue;
+        };
+        let family = match e.rtype.as_deref().map(str::to_ascii_uppercase).as_deref() {
+            None | Some("A") => crate::steer::Family::V4,
+            Some("AAAA") => crate::steer::Family::V6,
+            Some(t) => {
+                cx.err(line, format!("expect: type {t:?} is not A or AAAA"));
+                continue;
+            }
+        };
+        let names = |list: &[String], cx: &mut Ctx<'_>| -> Vec<usize> {
+            list.iter()
+                .filter_map(|n| match region_idx.get(n) {
+                    Some(&i) => Some(i),
+                    None => {
+                        cx.err(line, format!("expect: unknown region {n:?}"));
+                        None
+                    }
+                })
+                .collect()
+        };
+        let down = names(&e.down, cx);
+        let regions = names(&e.regions, cx);
+        let keys: Vec<String> = e.load.keys().cloned().collect();
+        let load_regions = names(&keys, cx);
+        let load = load_regions
+            .into_iter()
+            .zip(e.load.values().copied())
+            .collect();
+        out.push(crate::zone::Expect {
+            line,
+            service,
+            client,
+            prefix,
+            family,
+            down,
+            load,
+            regions,
+        });
+    }
+    out
 }

@@ -23,7 +23,7 @@ use crate::zone::ZoneSet;
 #[derive(Debug)]
 pub struct Loaded {
     pub config: ServerConfig,
-    pub geo: Option<GeoDb>,
+    pub geo: Option<std::sync::Arc<GeoDb>>,
     pub zones: ZoneSet,
 }
 
@@ -39,6 +39,8 @@ pub fn load_with(config: ServerConfig) -> Result<Loaded, Diagnostics> {
         Some(p) => Some(GeoDb::open(p).map_err(|e| Diagnostics::one(p, None, e.to_string()))?),
         None => None,
     };
-    let zones = compile_zone_dir(&config.zones_dir, geo.as_ref(), &config.health)?;
+    let mut zones = compile_zone_dir(&config.zones_dir, geo.as_ref(), &config.health)?;
+    let geo = geo.map(std::sync::Arc::new);
+    zones.geo = geo.clone();
     Ok(Loaded { config, geo, zones })
 }

@@ -119,6 +119,14 @@ pub fn answer(
                         _ => return resp,
                     }
                 }
+                if qtype == RecordType::TXT
+                    && node.rrsets.is_empty()
+                    && let Some(txt) =
+                        explain_txt(zones, zone, health, &owner, client, now, &mut resp)
+                {
+                    resp.answers.extend(txt);
+                    return resp;
+                }
                 let rrset = if qtype == RecordType::ANY {
                     // RFC 8482 §4.2: answer ANY with one RRset of the node, not all of them.
                     node.rrsets.first()
@@ -249,4 +257,43 @@ fn add_glue<'a>(zone: &Zone, records: impl Iterator<Item = &'a Record>, out: &mu
             }
         }
     }
+}
+
+/// `_explain.<service> TXT`, when the service allows it: the decision table, one line per string.
+fn explain_txt(
+    zones: &ZoneSet,
+    zone: &Zone,
+    health: &HealthSnapshot,
+    owner: &Name,
+    client: &Client,
+    now: Instant,
+    resp: &mut Response,
+) -> Option<Vec<Record>> {
+    let first = owner.iter().next()?;
+    if !first.eq_ignore_ascii_case(b"_explain") {
+        return None;
+    }
+    let target = LowerName::new(&owner.base_name());
+    let svc = zone
+        .services
+        .iter()
+        .find(|s| s.explain_txt && LowerName::new(&s.name) == target)?;
+    let addr = client.locate_addr();
+    let prefix = client.ecs.map(|e| e.source_prefix).filter(|p| *p > 0);
+    let x =
+        crate::explain::explain_service(zones, health, zone, svc, Family::V4, addr, prefix, now);
+    if let Some(ecs) = client.ecs.filter(|e| e.source_prefix > 0) {
+        let (_, geo_scope) = svc.geomap.locate(addr);
+        resp.scope = scope_for(svc, ecs.addr, geo_scope);
+    }
+    let text = x.to_text();
+    Some(
+        text.lines()
+            .filter_map(|l| {
+                let l: String = l.chars().take(250).collect();
+                let txt = hickory_proto::rr::rdata::TXT::new(vec![l]);
+                Some(Record::from_rdata(owner.clone(), 0, RData::TXT(txt)))
+            })
+            .collect(),
+    )
 }

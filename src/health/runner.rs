@@ -211,7 +211,8 @@ struct Target {
     spec: Arc<ProbeSpec>,
     state: TargetState,
     next_at: Instant,
-    task: tokio::task::AbortHandle,
+    /// None when nothing probes it (a standalone snapshot).
+    task: Option<tokio::task::AbortHandle>,
     generation: u64,
 }
 
@@ -296,7 +297,7 @@ pub fn start(
                 }
             };
             rt.block_on(async move {
-                agg.sync_targets();
+                agg.sync_targets(true);
                 agg.publish();
                 let _ = ready_tx.send(());
                 agg.run(rx).await;
@@ -304,6 +305,34 @@ pub fn start(
         })?;
     let _ = ready_rx.recv_timeout(Duration::from_secs(5));
     Ok((handle, thread))
+}
+
+/// The health a server would start with, without probing anything: every target in its
+/// configured initial state, with the state file's overrides. For `explain` and `check`.
+pub fn initial(zones: Arc<ZoneSet>, cfg: RunnerConfig) -> (Arc<Served>, Arc<HealthStatus>) {
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let served = Arc::new(ArcSwap::from_pointee(Served {
+        zones: zones.clone(),
+        health: Arc::new(HealthSnapshot::all_up(zones.region_count())),
+    }));
+    let status = Arc::new(ArcSwap::from_pointee(HealthStatus::default()));
+    let mut agg = Aggregator {
+        cfg,
+        start: Instant::now(),
+        zones,
+        targets: HashMap::new(),
+        overrides: HashMap::new(),
+        transitions: VecDeque::new(),
+        served,
+        status,
+        tx,
+        generation: 0,
+        state_text: None,
+    };
+    agg.read_state_file();
+    agg.sync_targets(false);
+    agg.publish();
+    (agg.served.load_full(), agg.status.load_full())
 }
 
 impl Aggregator {
@@ -328,7 +357,9 @@ impl Aggregator {
             }
         }
         for t in self.targets.values() {
-            t.task.abort();
+            if let Some(task) = &t.task {
+                task.abort();
+            }
         }
     }
 
@@ -377,7 +408,7 @@ impl Aggregator {
             }
             Cmd::Reload { zones, reply } => {
                 self.zones = zones;
-                self.sync_targets();
+                self.sync_targets(true);
                 self.publish();
                 let _ = reply.send(());
             }
@@ -385,7 +416,7 @@ impl Aggregator {
                 let _ = reply.send(
                     self.targets
                         .values()
-                        .filter(|t| !t.task.is_finished())
+                        .filter(|t| t.task.as_ref().is_some_and(|h| !h.is_finished()))
                         .count(),
                 );
             }
@@ -437,7 +468,7 @@ impl Aggregator {
     }
 
     /// Starts probes for new targets, stops those of targets that are gone, keeps the rest.
-    fn sync_targets(&mut self) {
+    fn sync_targets(&mut self, spawn: bool) {
         self.generation += 1;
         let mut wanted: HashMap<TargetKey, Arc<ProbeSpec>> = HashMap::new();
         for z in &self.zones.zones {
@@ -449,8 +480,8 @@ impl Aggregator {
         }
         self.targets.retain(|k, t| {
             let keep = wanted.contains_key(k);
-            if !keep {
-                t.task.abort();
+            if !keep && let Some(task) = &t.task {
+                task.abort();
             }
             keep
         });
@@ -465,7 +496,9 @@ impl Aggregator {
             let state = match self.targets.remove(&key) {
                 // Same target, new settings: keep its history, take the new thresholds.
                 Some(old) => {
-                    old.task.abort();
+                    if let Some(task) = &old.task {
+                        task.abort();
+                    }
                     let mut s = old.state;
                     s.rise = spec.rise;
                     s.fall = spec.fall;
@@ -478,7 +511,7 @@ impl Aggregator {
                     self.cfg.rtt_half_life,
                 ),
             };
-            let task = self.spawn_probe(key.clone(), spec.clone());
+            let task = spawn.then(|| self.spawn_probe(key.clone(), spec.clone()));
             self.targets.insert(
                 key,
                 Target {

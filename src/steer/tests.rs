@@ -55,6 +55,7 @@ fn service(n: usize, chain: &[Step], answers: usize, all_down: AllDown) -> Servi
         answers,
         all_down,
         geomap: GeoMap::build(None, &[], &GeoRules::default(), false),
+        rules: GeoRules::default(),
     }
 }
 

@@ -22,6 +22,8 @@ pub struct ZoneSet {
     by_origin: HashMap<LowerName, usize>,
     /// Regions of all zones, flattened: a region's `id` indexes this and the health snapshot.
     region_count: usize,
+    /// The geolocation database the geo maps were compiled from (for `explain`).
+    pub geo: Option<Arc<crate::geo::GeoDb>>,
 }
 
 impl ZoneSet {
@@ -36,6 +38,7 @@ impl ZoneSet {
             zones,
             by_origin,
             region_count,
+            geo: None,
         }
     }
 
@@ -82,6 +85,8 @@ pub struct Zone {
     pub nodes: HashMap<LowerName, Node>,
     pub regions: Vec<Region>,
     pub services: Vec<Service>,
+    /// Decisions the zone file promises (`[[expect]]`), checked by `gslbd check`.
+    pub expects: Vec<Expect>,
     /// Whether any node below the apex is a delegation; lets most lookups skip the cut walk.
     pub has_cuts: bool,
 }
@@ -280,8 +285,10 @@ pub struct Service {
     pub min_ttl: u32,
     pub answers: usize,
     pub all_down: AllDown,
-    /// Client network → ordered region list (indices into the zone's regions) and ECS scope.
+    /// Client network → catchment (ordered regions, distances) and ECS scope.
     pub geomap: GeoMap,
+    /// The geo rules the map was built from (for `explain`).
+    pub rules: crate::geo::GeoRules,
 }
 
 /// The RData type an answer for `rtype` at a steered name carries, if it is an address type.
@@ -304,4 +311,20 @@ impl Service {
         self.chain.contains(&Step::Sticky)
             || (self.chain.contains(&Step::Shed) && self.shed.is_some())
     }
+}
+
+/// One `[[expect]]` case: for this client, with these assumptions, the answer names these regions.
+#[derive(Debug, Clone)]
+pub struct Expect {
+    pub line: Option<usize>,
+    pub service: usize,
+    pub client: IpAddr,
+    /// ECS source prefix given with the client (`/24`), if any.
+    pub prefix: Option<u8>,
+    pub family: crate::steer::Family,
+    /// Zone region indices assumed down.
+    pub down: Vec<usize>,
+    /// Zone region index → load assumed.
+    pub load: Vec<(usize, f64)>,
+    pub regions: Vec<usize>,
 }
