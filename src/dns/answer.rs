@@ -289,10 +289,10 @@ fn explain_txt(
     let text = x.to_text();
     Some(
         text.lines()
-            .filter_map(|l| {
+            .map(|l| {
                 let l: String = l.chars().take(250).collect();
                 let txt = hickory_proto::rr::rdata::TXT::new(vec![l]);
-                Some(Record::from_rdata(owner.clone(), 0, RData::TXT(txt)))
+                Record::from_rdata(owner.clone(), 0, RData::TXT(txt))
             })
             .collect(),
     )
