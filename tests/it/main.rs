@@ -8,6 +8,7 @@
 //! - `geo`: client location, ECS scope, proximity steering over the sample database.
 //! - `fakes`: fake region health endpoints (HTTP and HTTPS with a self-signed certificate).
 //! - `health`: probes, rise/fall, per-VIP failure, load and RTT, all-down modes, overrides.
+//! - `policy`: every steering policy through DNS, `_explain` TXT, `[[expect]]` in `check`.
 
 mod authoritative;
 mod check;
@@ -15,3 +16,4 @@ mod fakes;
 mod geo;
 mod harness;
 mod health;
+mod policy;
