@@ -350,7 +350,11 @@ impl Aggregator {
                     Some(c) => self.handle(c),
                 },
                 _ = tick.tick() => {
-                    if self.read_state_file() {
+                    // Republish when overrides changed on disk, and while any load reading is
+                    // held, so that a reading past `load_max_age` leaves the snapshot even when
+                    // no new probe result arrives.
+                    let holds_load = self.targets.values().any(|t| t.state.load.is_some());
+                    if self.read_state_file() || holds_load {
                         self.publish();
                     }
                 }

@@ -297,10 +297,13 @@ pub fn decide<R: Rng + ?Sized, T: Trace>(inp: &Inputs<'_>, rng: &mut R, trace: &
                 }
             }
             Step::Sticky => {
-                cands.sort_by(|&a, &b| {
-                    rendezvous_key(inp.client_hash, &regions[a])
-                        .total_cmp(&rendezvous_key(inp.client_hash, &regions[b]))
-                });
+                let mut keyed: SmallVec<[(f64, usize); 16]> = cands
+                    .iter()
+                    .map(|&i| (rendezvous_key(inp.client_hash, &regions[i]), i))
+                    .collect();
+                keyed.sort_by(|a, b| a.0.total_cmp(&b.0));
+                cands.clear();
+                cands.extend(keyed.into_iter().map(|(_, i)| i));
             }
         }
         trace.after(step, &cands);
@@ -512,7 +515,8 @@ fn shed_order<T: Trace>(cands: &mut Cands, inp: &Inputs<'_>, shed: &Shed, trace:
     let load = |i: usize| inp.health.region(inp.regions[i].id).load.map(f64::from);
     let mut out: Cands = SmallVec::new();
     let mut rest: Cands = cands.clone();
-    while !rest.is_empty() {
+    // Only the places that will be answered need deciding; the rest keep their order.
+    while !rest.is_empty() && out.len() < inp.svc.answers {
         let head = rest[0];
         let f = load(head).map_or(0.0, |l| shed.fraction(l));
         let stays = f <= 0.0 || hash::unit(inp.client_hash, inp.regions[head].seed ^ 0x5eed) >= f;
@@ -547,6 +551,7 @@ fn shed_order<T: Trace>(cands: &mut Cands, inp: &Inputs<'_>, shed: &Shed, trace:
             None => out.push(rest.remove(0)),
         }
     }
+    out.extend(rest);
     *cands = out;
 }
 
