@@ -198,3 +198,183 @@ pub fn build_file(input: &Path, output: &Path) -> Result<(), Diagnostics> {
         .and_then(|_| std::fs::rename(&tmp, output))
         .map_err(|e| Diagnostics::one(output, None, format!("cannot write: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geo::{GeoDb, GeoMap, GeoRules, Site};
+
+    fn db_from_csv(rows: &str) -> (tempfile::TempDir, GeoDb) {
+        let csv =
+            format!("network,city,country_iso_code,continent_code,latitude,longitude\n{rows}");
+        let bytes = build_mmdb(Path::new("t.csv"), csv.as_bytes()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.mmdb");
+        std::fs::write(&p, bytes).unwrap();
+        let db = GeoDb::open(&p).unwrap();
+        (dir, db)
+    }
+
+    fn sites() -> Vec<Site> {
+        vec![
+            Site {
+                index: 0,
+                lat: 39.0,
+                lon: -77.5,
+                bias: 0.0,
+            }, // Ashburn
+            Site {
+                index: 1,
+                lat: 53.3,
+                lon: -6.3,
+                bias: 0.0,
+            }, // Dublin
+        ]
+    }
+
+    fn scope(m: &GeoMap, ip: &str) -> (Vec<u16>, u8) {
+        let (c, s) = m.locate(ip.parse().unwrap());
+        (c.order.clone(), s)
+    }
+
+    #[test]
+    fn adjacent_networks_with_the_same_nearest_list_widen_the_scope() {
+        // Two adjacent /24s in Paris and Berlin: both nearest Dublin, then Ashburn. Together they
+        // are 10.0.0.0/23; the /23 next to them (Boston) orders the other way.
+        let (_d, db) = db_from_csv(
+            "10.0.0.0/24,Paris,FR,EU,48.86,2.35\n10.0.1.0/24,Berlin,DE,EU,52.52,13.40\n10.0.2.0/23,Boston,US,NA,42.36,-71.06\n",
+        );
+        let m = GeoMap::build(Some(&db), &sites(), &GeoRules::default(), false);
+        assert_eq!(scope(&m, "10.0.0.7"), (vec![1, 0], 23));
+        assert_eq!(scope(&m, "10.0.1.7"), (vec![1, 0], 23));
+        assert_eq!(scope(&m, "10.0.3.7"), (vec![0, 1], 23));
+        // With distances kept (score policy), Paris and Berlin differ: no widening past /24.
+        let m = GeoMap::build(Some(&db), &sites(), &GeoRules::default(), true);
+        assert_eq!(scope(&m, "10.0.0.7").1, 24);
+        assert_eq!(scope(&m, "10.0.1.7").1, 24);
+    }
+
+    #[test]
+    fn adjacent_networks_with_different_nearest_regions_keep_their_own_prefix() {
+        let (_d, db) = db_from_csv(
+            "10.0.0.0/24,Paris,FR,EU,48.86,2.35\n10.0.1.0/24,Boston,US,NA,42.36,-71.06\n",
+        );
+        let m = GeoMap::build(Some(&db), &sites(), &GeoRules::default(), false);
+        assert_eq!(scope(&m, "10.0.0.7"), (vec![1, 0], 24));
+        assert_eq!(scope(&m, "10.0.1.7"), (vec![0, 1], 24));
+        // Unknown space takes the listed order [0, 1], Boston's too, so the two merge: an
+        // unknown address next to Boston gets the widest block that avoids Paris, /23.
+        assert_eq!(scope(&m, "10.0.2.1"), (vec![0, 1], 23));
+    }
+
+    #[test]
+    fn bad_rows_are_rejected_with_their_line_and_reason() {
+        let csv = "network,city,country_iso_code,continent_code,latitude,longitude\n\
+                   10.0.0.0/24,A,FR,EU,48.8,2.3\n\
+                   10.0.0.1/24,B,FR,EU,48.8,2.3\n\
+                   not-a-net,C,FR,EU,1,1\n\
+                   10.0.1.0/24,D,FR,EU,91,1\n\
+                   10.0.2.0/24,E,FRA,EU,1,1\n\
+                   10.0.3.0/24,F,FR,XX,1,1\n\
+                   10.0.0.0/24,G,FR,EU,1,1\n";
+        let d = build_mmdb(Path::new("bad.csv"), csv.as_bytes()).unwrap_err();
+        let lines: Vec<String> = d.iter().map(|x| x.to_string()).collect();
+        let want = [
+            "bad.csv: line 3: network 10.0.0.1/24 has host bits set (did you mean 10.0.0.0/24?)",
+            "bad.csv: line 4: network \"not-a-net\" is not a CIDR",
+            "bad.csv: line 5: latitude \"91\" is not a number in -90..90",
+            "bad.csv: line 6: country \"FRA\" is not a two-letter ISO code",
+            "bad.csv: line 7: continent \"XX\" is not one of AF AN AS EU NA OC SA",
+            "bad.csv: line 8: network 10.0.0.0/24 already given on line 2",
+        ];
+        for w in want {
+            assert!(
+                lines.iter().any(|l| l.starts_with(w)),
+                "missing {w:?} in {lines:#?}"
+            );
+        }
+        assert_eq!(lines.len(), want.len(), "{lines:#?}");
+        let missing = build_mmdb(Path::new("m.csv"), "network,city\n".as_bytes()).unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .contains("m.csv: line 1: missing column \"latitude\""),
+            "{missing}"
+        );
+    }
+
+    #[test]
+    fn country_databases_and_flat_dbip_records_are_read() {
+        use serde::Serialize;
+        #[derive(Serialize)]
+        struct Iso {
+            iso_code: &'static str,
+        }
+        #[derive(Serialize)]
+        struct Code {
+            code: &'static str,
+        }
+        // A GeoIP2-Country record: country and continent, no location.
+        #[derive(Serialize)]
+        struct CountryRec {
+            country: Iso,
+            continent: Code,
+        }
+        // The flat DB-IP layout of `@ip-location-db`.
+        #[derive(Serialize)]
+        struct Flat {
+            city: &'static str,
+            country_code: &'static str,
+            latitude: f64,
+            longitude: f64,
+        }
+        let mut w = mmdb_writer::Writer::new("GeoIP2-Country");
+        w.insert(
+            "10.1.0.0/16".parse::<IpNet>().unwrap(),
+            &CountryRec {
+                country: Iso { iso_code: "DE" },
+                continent: Code { code: "EU" },
+            },
+        )
+        .unwrap();
+        w.insert(
+            "10.2.0.0/16".parse::<IpNet>().unwrap(),
+            &Flat {
+                city: "Tokyo",
+                country_code: "JP",
+                latitude: 35.68,
+                longitude: 139.69,
+            },
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.mmdb");
+        std::fs::write(&p, w.to_bytes().unwrap()).unwrap();
+        let db = GeoDb::open(&p).unwrap();
+        let de = db.record("10.1.2.3".parse().unwrap()).unwrap();
+        assert_eq!(
+            (de.coords, de.country_str(), de.continent_str()),
+            (None, Some("DE"), Some("EU"))
+        );
+        let jp = db.record("10.2.2.3".parse().unwrap()).unwrap();
+        assert_eq!(
+            (jp.coords, jp.country_str()),
+            (Some((35.68, 139.69)), Some("JP"))
+        );
+        let l = db.lookup("10.1.9.9".parse().unwrap()).unwrap();
+        assert_eq!((l.prefix, l.network.as_str()), (16, "10.1.0.0/16"));
+        // A country rule places the coordinate-less record; without one it gets the default.
+        let rules = GeoRules {
+            countries: [([b'D', b'E'], vec![1])].into_iter().collect(),
+            ..Default::default()
+        };
+        let m = GeoMap::build(Some(&db), &sites(), &rules, false);
+        assert_eq!(scope(&m, "10.1.2.3").0, vec![1]);
+        let m = GeoMap::build(Some(&db), &sites(), &GeoRules::default(), false);
+        assert_eq!(
+            scope(&m, "10.1.2.3").0,
+            vec![0, 1],
+            "no coordinates, no rule: listed order"
+        );
+    }
+}
