@@ -16,11 +16,14 @@
 //! - [`server`]: wires sockets, runtimes and the handler together; `run` is what `main` and the
 //!   tests call.
 
+pub mod admin;
 pub mod config;
+pub mod control;
 pub mod dns;
 pub mod explain;
 pub mod geo;
 pub mod health;
+pub mod metrics;
 pub mod server;
 pub mod steer;
 pub mod zone;

@@ -190,7 +190,14 @@ fn serve(path: &Path) -> anyhow::Result<()> {
     for z in &loaded.zones.zones {
         info!(zone = %z.origin, file = %z.file.display(), names = z.nodes.len(), regions = z.regions.len(), services = z.services.len(), "zone loaded");
     }
-    let gslbd = gslbd::server::launch(loaded).context("cannot start")?;
+    let gslbd = gslbd::server::launch(
+        loaded,
+        gslbd::server::LaunchOptions {
+            config_file: Some(path.to_path_buf()),
+            sighup: true,
+        },
+    )
+    .context("cannot start")?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

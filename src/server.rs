@@ -17,15 +17,19 @@ use tokio::sync::watch;
 use tracing::{error, info};
 
 use crate::config::{Loaded, ServerConfig};
+use crate::control::Control;
+use crate::dns::tcp::TcpStats;
 use crate::dns::{GslbHandler, Shared};
 use crate::health::HealthHandle;
 use crate::health::runner::{self, RunnerConfig};
+use crate::metrics::Registry;
 
 /// A running DNS server.
 pub struct Running {
     /// The bound addresses (with real ports when the config asked for port 0), UDP and TCP alike.
     pub dns_addrs: Vec<SocketAddr>,
     pub shared: Arc<Shared>,
+    pub tcp: Arc<TcpStats>,
     stop: watch::Sender<bool>,
     workers: Vec<JoinHandle<()>>,
 }
@@ -112,11 +116,13 @@ pub fn start(config: &ServerConfig, shared: Arc<Shared>) -> io::Result<Running> 
         }
     }
     let (stop, stop_rx) = watch::channel(false);
+    let tcp = Arc::new(TcpStats::default());
     let mut handles = Vec::new();
     for (w, socks) in per_worker.into_iter().enumerate() {
         let handler = GslbHandler::new(shared.clone());
         let mut stop_rx = stop_rx.clone();
         let tcp_timeout = config.tcp_timeout;
+        let tcp = tcp.clone();
         let handle = std::thread::Builder::new()
             .name(format!("gslbd-dns-{w}"))
             .spawn(move || {
@@ -128,14 +134,22 @@ pub fn start(config: &ServerConfig, shared: Arc<Shared>) -> io::Result<Running> 
                     }
                 };
                 rt.block_on(async move {
-                    let mut server = Server::new(handler);
-                    for (udp, tcp) in socks {
+                    let mut server = Server::new(handler.clone());
+                    let mut tcp_tasks = Vec::new();
+                    for (udp, listener) in socks {
                         let udp: std::net::UdpSocket = udp.into();
-                        let tcp: std::net::TcpListener = tcp.into();
-                        match (tokio::net::UdpSocket::from_std(udp), tokio::net::TcpListener::from_std(tcp)) {
+                        let listener: std::net::TcpListener = listener.into();
+                        match (tokio::net::UdpSocket::from_std(udp), tokio::net::TcpListener::from_std(listener)) {
                             (Ok(u), Ok(t)) => {
                                 server.register_socket(u);
-                                server.register_listener(t, tcp_timeout, 64);
+                                tcp_tasks.push(tokio::spawn(crate::dns::tcp::serve(
+                                    t,
+                                    handler.clone(),
+                                    tcp_timeout,
+                                    TCP_DRAIN,
+                                    tcp.clone(),
+                                    stop_rx.clone(),
+                                )));
                             }
                             (Err(e), _) | (_, Err(e)) => {
                                 error!(worker = w, error = %e, "cannot register socket");
@@ -150,6 +164,9 @@ pub fn start(config: &ServerConfig, shared: Arc<Shared>) -> io::Result<Running> 
                             let _ = server.shutdown_gracefully().await;
                         }
                     }
+                    for t in tcp_tasks {
+                        let _ = t.await;
+                    }
                 });
             })?;
         handles.push(handle);
@@ -158,18 +175,24 @@ pub fn start(config: &ServerConfig, shared: Arc<Shared>) -> io::Result<Running> 
     Ok(Running {
         dns_addrs,
         shared,
+        tcp,
         stop,
         workers: handles,
     })
 }
 
-/// A whole gslbd: the health runner and the DNS workers over one loaded configuration.
+/// How long shutdown waits for open TCP connections to finish their query.
+const TCP_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A whole gslbd: the health runner, the DNS workers and the admin server over one configuration.
 pub struct Gslbd {
     pub dns: Running,
-    pub health: HealthHandle,
-    pub config: ServerConfig,
+    pub control: Arc<Control>,
+    /// The admin server's address, when one is configured.
+    pub admin_addr: Option<SocketAddr>,
     health_thread: Option<JoinHandle<()>>,
-    geo: Option<Arc<crate::geo::GeoDb>>,
+    admin_thread: Option<JoinHandle<()>>,
+    admin_stop: Option<watch::Sender<bool>>,
 }
 
 impl Gslbd {
@@ -177,23 +200,44 @@ impl Gslbd {
         &self.dns.dns_addrs
     }
 
-    pub fn geo(&self) -> Option<&crate::geo::GeoDb> {
-        self.geo.as_deref()
+    pub fn health(&self) -> &HealthHandle {
+        &self.control.health
     }
 
-    /// Stops DNS (draining in-flight work), then the runner.
+    /// Stops DNS (draining TCP queries in flight), then the admin server, then the runner.
     pub fn shutdown(mut self) {
         self.dns.shutdown();
-        self.health.stop();
+        if let Some(s) = self.admin_stop.take() {
+            let _ = s.send(true);
+        }
+        if let Some(t) = self.admin_thread.take() {
+            let _ = t.join();
+        }
+        self.control.health.stop();
         if let Some(t) = self.health_thread.take() {
             let _ = t.join();
         }
     }
 }
 
-/// Starts the runner (which probes every region at once) and the DNS workers.
-pub fn launch(loaded: Loaded) -> io::Result<Gslbd> {
-    let Loaded { config, geo, zones } = loaded;
+/// Options of [`launch`] that are not configuration.
+#[derive(Debug, Clone, Default)]
+pub struct LaunchOptions {
+    /// The server config file, re-read on reload. None: reloads reuse the config in force.
+    pub config_file: Option<std::path::PathBuf>,
+    /// Reload on SIGHUP (the binary sets this; tests that are one process with others do not).
+    pub sighup: bool,
+}
+
+/// Starts the runner (which probes every region at once), the DNS workers and the admin server.
+pub fn launch(loaded: Loaded, opts: LaunchOptions) -> io::Result<Gslbd> {
+    let Loaded {
+        config,
+        geo: _,
+        mut zones,
+    } = loaded;
+    let metrics = Registry::new();
+    metrics.attach(&mut zones);
     let (health, health_thread) = runner::start(
         Arc::new(zones),
         RunnerConfig {
@@ -202,13 +246,26 @@ pub fn launch(loaded: Loaded) -> io::Result<Gslbd> {
             jitter: config.health.jitter,
         },
     )?;
-    let shared = Shared::new(health.served.clone(), config.udp_payload);
+    let mut shared = Shared::new(health.served.clone(), config.udp_payload, metrics.clone());
+    if let Some(s) = Arc::get_mut(&mut shared) {
+        s.query_log = config.query_log;
+    }
     let dns = start(&config, shared)?;
+    let control = Arc::new(Control::new(
+        config.clone(),
+        opts.config_file.clone(),
+        health,
+        metrics,
+        dns.tcp.clone(),
+    ));
+    let (admin_stop, admin_rx) = watch::channel(false);
+    let (admin_addr, admin_thread) = crate::admin::start(control.clone(), opts.sighup, admin_rx)?;
     Ok(Gslbd {
         dns,
-        health,
-        config,
+        control,
+        admin_addr,
         health_thread: Some(health_thread),
-        geo,
+        admin_thread: Some(admin_thread),
+        admin_stop: Some(admin_stop),
     })
 }

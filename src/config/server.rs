@@ -27,6 +27,26 @@ pub struct ServerConfigInput {
     pub log: LogInput,
     #[serde(default)]
     pub health: HealthInput,
+    #[serde(default)]
+    pub admin: AdminInput,
+}
+
+/// `[admin]`: the HTTP API, metrics and status page.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminInput {
+    /// Listen address, e.g. `127.0.0.1:8053`. Default: no admin server.
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// Bearer token for changes (overrides, load, reload). Without one, changes are refused.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Or read the token from this file (first line).
+    #[serde(default)]
+    pub token_file: Option<String>,
+    /// Watch the zones directory and reload on change. Default true.
+    #[serde(default)]
+    pub watch: Option<bool>,
 }
 
 /// `[health]`: probe defaults and state handling. Zone files may override the probe keys per
@@ -90,6 +110,10 @@ pub struct LogInput {
     /// `text` (default) or `json` (one object per line).
     #[serde(default)]
     pub format: LogFormat,
+    /// One line per query (client, ECS, decision, answer, rcode, time) at INFO on target
+    /// `gslbd::query`. Default false.
+    #[serde(default)]
+    pub query_log: bool,
 }
 
 impl Default for LogInput {
@@ -97,6 +121,7 @@ impl Default for LogInput {
         Self {
             level: default_log_level(),
             format: LogFormat::Text,
+            query_log: false,
         }
     }
 }
@@ -134,7 +159,11 @@ pub struct ServerConfig {
     pub workers: usize,
     pub log_level: String,
     pub log_format: LogFormat,
+    pub query_log: bool,
     pub health: HealthDefaults,
+    pub admin_listen: Option<SocketAddr>,
+    pub admin_token: Option<String>,
+    pub watch: bool,
 }
 
 /// Health settings from the server config, validated.
@@ -173,7 +202,11 @@ impl ServerConfig {
             workers: 1,
             log_level: default_log_level(),
             log_format: LogFormat::Text,
+            query_log: false,
             health: HealthDefaults::default(),
+            admin_listen: None,
+            admin_token: None,
+            watch: false,
         }
     }
 }
@@ -276,6 +309,47 @@ pub(crate) fn parse_server_config(file: &Path, text: &str) -> Result<ServerConfi
     if !diags.is_empty() {
         return Err(diags);
     }
+    let admin_listen = match &input.admin.listen {
+        Some(a) => match a.parse::<SocketAddr>() {
+            Ok(sa) => Some(sa),
+            Err(_) => {
+                return Err(Diagnostics::one(
+                    file,
+                    None,
+                    format!("admin.listen {a:?} is not IP:port"),
+                ));
+            }
+        },
+        None => None,
+    };
+    let admin_token = match (&input.admin.token, &input.admin.token_file) {
+        (Some(t), None) => Some(t.trim().to_string()),
+        (None, Some(f)) => match std::fs::read_to_string(resolve(f)) {
+            Ok(t) => t.lines().next().map(|l| l.trim().to_string()),
+            Err(e) => {
+                return Err(Diagnostics::one(
+                    file,
+                    None,
+                    format!("admin.token_file {f}: {e}"),
+                ));
+            }
+        },
+        (Some(_), Some(_)) => {
+            return Err(Diagnostics::one(
+                file,
+                None,
+                "admin: token or token_file, not both",
+            ));
+        }
+        (None, None) => None,
+    };
+    if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+        return Err(Diagnostics::one(
+            file,
+            None,
+            "admin.token must be at least 16 characters",
+        ));
+    }
     let health = HealthDefaults {
         probe: h.probe.clone(),
         state_file: h.state_file.as_deref().map(resolve),
@@ -293,6 +367,10 @@ pub(crate) fn parse_server_config(file: &Path, text: &str) -> Result<ServerConfi
         workers: input.dns.workers,
         log_level: input.log.level,
         log_format: input.log.format,
+        query_log: input.log.query_log,
         health,
+        admin_listen,
+        admin_token,
+        watch: input.admin.watch.unwrap_or(true),
     })
 }

@@ -43,6 +43,12 @@ pub struct Response {
     pub additionals: Vec<Record>,
     /// ECS SCOPE PREFIX-LENGTH: 0 unless the answer depended on the client's address.
     pub scope: u8,
+    /// Which zone answered (index into the zone set), for metrics.
+    pub zone: Option<usize>,
+    /// Which service of that zone answered, for metrics.
+    pub service: Option<usize>,
+    /// The regions a steered answer named (zone region indices).
+    pub chosen: smallvec::SmallVec<[usize; 4]>,
 }
 
 impl Response {
@@ -64,12 +70,13 @@ pub fn answer(
     now: Instant,
 ) -> Response {
     let mut lname = LowerName::new(qname);
-    let Some(zone) = zones.zone_for(&lname) else {
+    let Some((zi, zone)) = zones.zone_index_for(&lname) else {
         return Response::refused();
     };
     let mut resp = Response {
         rcode: ResponseCode::NoError,
         authoritative: true,
+        zone: Some(zi),
         ..Default::default()
     };
     let mut owner = qname.clone();
@@ -93,7 +100,17 @@ pub fn answer(
             Found::Node { node, wildcard: _ } => {
                 if let Some(si) = node.service {
                     if let Some(svc) = zone.services.get(si) {
+                        resp.service = Some(si);
                         answer_service(zone, svc, health, &owner, qtype, client, now, &mut resp);
+                        if let Some(slot) =
+                            zones.stats.zones.get(zi).and_then(|z| z.services.get(si))
+                        {
+                            for &r in &resp.chosen {
+                                if let Some(c) = slot.answers.get(r) {
+                                    c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                }
+                            }
+                        }
                     }
                     return resp;
                 }
@@ -192,6 +209,7 @@ fn answer_service(
         ));
         return;
     }
+    resp.chosen = decision.regions.clone();
     for &ri in &decision.regions {
         let Some(region) = zone.regions.get(ri) else {
             continue;

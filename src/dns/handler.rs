@@ -1,6 +1,7 @@
 //! Request validation, EDNS/ECS echo, truncation; the glue between hickory and [`super::answer`].
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::{Edns, Metadata, OpCode, ResponseCode};
@@ -15,6 +16,7 @@ use tracing::debug;
 use super::answer::{Client, Response, answer};
 use crate::geo::ecs::{self, Ecs};
 use crate::health::{HealthSnapshot, Served};
+use crate::metrics::Registry;
 use crate::zone::ZoneSet;
 
 /// What every query reads: the zones and their health, published together by the health runner.
@@ -23,13 +25,22 @@ pub struct Shared {
     pub served: Arc<ArcSwap<Served>>,
     /// Our largest UDP response to EDNS clients.
     pub udp_payload: u16,
+    pub metrics: Arc<Registry>,
+    /// Log one line per query at INFO (target `gslbd::query`).
+    pub query_log: bool,
 }
 
 impl Shared {
-    pub fn new(served: Arc<ArcSwap<Served>>, udp_payload: u16) -> Arc<Self> {
+    pub fn new(
+        served: Arc<ArcSwap<Served>>,
+        udp_payload: u16,
+        metrics: Arc<Registry>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             served,
             udp_payload,
+            metrics,
+            query_log: false,
         })
     }
 
@@ -42,6 +53,7 @@ impl Shared {
                 health,
             })),
             udp_payload,
+            Registry::new(),
         )
     }
 }
@@ -70,6 +82,12 @@ impl RequestHandler for GslbHandler {
         request: &Request,
         mut response_handle: R,
     ) -> ResponseInfo {
+        let t0 = std::time::Instant::now();
+        let g = &self.shared.metrics.global;
+        match request.protocol() {
+            Protocol::Udp => g.udp.fetch_add(1, Relaxed),
+            _ => g.tcp.fetch_add(1, Relaxed),
+        };
         let (resp, ecs, early) = self.respond(request);
         let req_edns = request.edns.as_ref();
 
@@ -119,10 +137,16 @@ impl RequestHandler for GslbHandler {
             // RFC 2181 §9: set TC when the answer does not fit; we send the question and OPT
             // alone so that the client retries over TCP instead of using a partial RRset.
             meta.truncation = true;
+            g.truncated.fetch_add(1, Relaxed);
             response_handle
                 .send_response(builder.build_no_records(meta))
                 .await
         };
+        let took = t0.elapsed();
+        g.observe_time(took.as_secs_f64());
+        if self.shared.query_log {
+            self.log_query(request, &resp, ecs.as_ref(), took);
+        }
         match result {
             Ok(info) => info,
             Err(error) => {
@@ -139,10 +163,56 @@ impl RequestHandler for GslbHandler {
 }
 
 impl GslbHandler {
+    /// The query log line: client, ECS, question, decision, answer, rcode, time.
+    fn log_query(
+        &self,
+        request: &Request,
+        resp: &Response,
+        ecs: Option<&Ecs>,
+        took: std::time::Duration,
+    ) {
+        let served = self.shared.served.load();
+        let regions: Vec<&str> = resp
+            .zone
+            .and_then(|z| served.zones.zones.get(z))
+            .map(|z| {
+                resp.chosen
+                    .iter()
+                    .filter_map(|&i| z.regions.get(i).map(|r| r.name.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let answer: Vec<String> = resp.answers.iter().map(|r| r.data.to_string()).collect();
+        let (qname, qtype) = request
+            .queries
+            .queries()
+            .first()
+            .map_or((String::new(), String::new()), |q| {
+                (q.name().to_string(), q.query_type().to_string())
+            });
+        tracing::info!(
+            target: "gslbd::query",
+            client = %request.src(),
+            ecs = ecs.map(|e| format!("{}/{}", e.addr, e.source_prefix)).unwrap_or_default(),
+            qname,
+            qtype,
+            rcode = %resp.rcode,
+            regions = ?regions,
+            answer = ?answer,
+            scope = resp.scope,
+            us = took.as_micros() as u64,
+            "query"
+        );
+    }
+
     /// Validates the request and computes the answer. Returns the answer, the validated ECS option
     /// (to echo) and an early rcode that replaces the answer's.
     fn respond(&self, request: &Request) -> (Response, Option<Ecs>, Option<Early>) {
-        let fail = |rc| (Response::default(), None, Some(Early::Rcode(rc)));
+        let g = &self.shared.metrics.global;
+        let fail = |rc| {
+            g.unzoned.count(RecordType::Unknown(0), rc);
+            (Response::default(), None, Some(Early::Rcode(rc)))
+        };
         if request.metadata.op_code != OpCode::Query {
             // RFC 1035 §4.1.1: NOTIMP for kinds of query we do not support (UPDATE, NOTIFY…).
             return fail(ResponseCode::NotImp);
@@ -171,18 +241,28 @@ impl GslbHandler {
                 Some(Err(_)) | None => return fail(ResponseCode::FormErr),
             }
         }
+        if ecs.is_some() {
+            g.with_ecs.fetch_add(1, Relaxed);
+        } else {
+            g.without_ecs.fetch_add(1, Relaxed);
+        }
         let q = &queries[0];
         let qtype = q.query_type();
         if q.query_class() != DNSClass::IN {
+            g.unzoned.count(qtype, ResponseCode::Refused);
             // We hold IN data only. REFUSED (not NOTIMP): the opcode is implemented, we just
             // are not authoritative for CHAOS/HESIOD or class ANY, like most authoritative servers.
             return (Response::refused(), ecs, None);
         }
         match qtype {
             // Zone transfers are not offered: the zone files are the source of truth.
-            RecordType::AXFR | RecordType::IXFR => return (Response::refused(), ecs, None),
+            RecordType::AXFR | RecordType::IXFR => {
+                g.unzoned.count(qtype, ResponseCode::Refused);
+                return (Response::refused(), ecs, None);
+            }
             // RFC 6891 §6.1.1: OPT is a pseudo-RR, never a question.
             RecordType::OPT => {
+                g.unzoned.count(qtype, ResponseCode::FormErr);
                 return (
                     Response::default(),
                     ecs,
@@ -205,6 +285,20 @@ impl GslbHandler {
             &client,
             std::time::Instant::now(),
         );
+        // Count where the answer came from: the zone's static names or one of its services.
+        let slot = resp
+            .zone
+            .and_then(|zi| served.zones.stats.zones.get(zi))
+            .map(|z| match resp.service {
+                Some(si) => z.services.get(si).map_or(&z.static_names, |s| &s.queries),
+                None => &z.static_names,
+            });
+        slot.unwrap_or(&g.unzoned).count(qtype, resp.rcode);
+        if let Some(e) = &ecs
+            && e.source_prefix > 0
+        {
+            g.observe_scope(crate::geo::canonical(e.addr).is_ipv4(), resp.scope);
+        }
         (resp, ecs, None)
     }
 }

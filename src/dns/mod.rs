@@ -6,6 +6,7 @@
 
 pub mod answer;
 pub mod handler;
+pub mod tcp;
 
 pub use answer::{Client, Response, answer};
 pub use handler::{GslbHandler, Shared};

@@ -66,6 +66,16 @@ pub enum FailReason {
 }
 
 impl FailReason {
+    pub const ALL: [FailReason; 7] = [
+        FailReason::Timeout,
+        FailReason::Refused,
+        FailReason::Connect,
+        FailReason::Tls,
+        FailReason::Status,
+        FailReason::Body,
+        FailReason::Protocol,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             FailReason::Timeout => "timeout",
@@ -466,4 +476,152 @@ fn classify_one(err: &(dyn std::error::Error + 'static)) -> Option<FailReason> {
     }
     let inner: &(dyn std::error::Error + 'static) = io.get_ref()?;
     classify_one(inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::zonefile::ProbeInput;
+
+    fn spec(url: &str, timeout: f64) -> ProbeSpec {
+        ProbeSpec::compile(
+            &ProbeInput {
+                url: Some(url.into()),
+                timeout: Some(timeout),
+                interval: Some(10.0),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hanging_target_costs_exactly_its_timeout() {
+        // Accepts connections (the kernel does) and never answers.
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let s = spec(&format!("http://127.0.0.1:{port}/health"), 2.0);
+        let client = s.client().unwrap();
+        let t0 = tokio::time::Instant::now();
+        let sample = run(&s, client.as_ref()).await;
+        assert!(
+            matches!(
+                sample,
+                Sample::Fail {
+                    reason: FailReason::Timeout,
+                    ..
+                }
+            ),
+            "{sample:?}"
+        );
+        assert_eq!(
+            t0.elapsed(),
+            Duration::from_secs(2),
+            "paused clock: exactly the timeout"
+        );
+        drop(l);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn probes_start_at_once_then_follow_the_interval_with_jitter() {
+        // Nothing listens: each probe fails fast with "refused", so only the schedule costs time.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let s = ProbeSpec::compile(
+            &ProbeInput {
+                address: Some(format!("127.0.0.1:{port}")),
+                interval: Some(10.0),
+                timeout: Some(1.0),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+        let t0 = tokio::time::Instant::now();
+        let mut at = Vec::new();
+        crate::health::runner::probe_loop(&s, None, 0.1, |sample, _next| {
+            assert!(
+                matches!(
+                    sample,
+                    Sample::Fail {
+                        reason: FailReason::Refused,
+                        ..
+                    }
+                ),
+                "{sample:?}"
+            );
+            at.push(t0.elapsed().as_secs_f64());
+            at.len() < 20
+        })
+        .await;
+        assert!(
+            at[0] < 0.01,
+            "first probe at start, not after an interval: {}",
+            at[0]
+        );
+        let gaps: Vec<f64> = at.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(
+            gaps.iter().all(|g| (9.0..=11.0 + 1e-6).contains(g)),
+            "{gaps:?}"
+        );
+        let distinct = gaps
+            .iter()
+            .map(|g| (g * 1000.0) as i64)
+            .collect::<std::collections::HashSet<_>>();
+        assert!(distinct.len() > 5, "jitter spreads the probes: {gaps:?}");
+    }
+
+    #[test]
+    fn compile_checks_ranges_and_targets() {
+        let bad = |p: ProbeInput| ProbeSpec::compile(&p, None).unwrap_err();
+        assert!(bad(ProbeInput::default()).contains("needs `url`"));
+        assert!(
+            bad(ProbeInput {
+                url: Some("http://x/".into()),
+                rise: Some(0),
+                ..Default::default()
+            })
+            .contains("rise 0")
+        );
+        assert!(
+            bad(ProbeInput {
+                url: Some("http://x/".into()),
+                interval: Some(1.0),
+                timeout: Some(2.0),
+                ..Default::default()
+            })
+            .contains("longer than the interval")
+        );
+        assert!(
+            bad(ProbeInput {
+                address: Some("nohost".into()),
+                ..Default::default()
+            })
+            .contains("host:port")
+        );
+        assert!(
+            bad(ProbeInput {
+                url: Some("http://{vip}/".into()),
+                ..Default::default()
+            })
+            .contains("{vip}")
+        );
+        let s = ProbeSpec::compile(
+            &ProbeInput {
+                url: Some("https://{vip}:8443/h".into()),
+                host: Some("www.example.com".into()),
+                ..Default::default()
+            },
+            Some("2001:db8::1".parse().unwrap()),
+        )
+        .unwrap();
+        let Check::Http(h) = &s.check else { panic!() };
+        assert_eq!(h.url.as_str(), "https://www.example.com:8443/h");
+        assert_eq!(h.connect, Some("[2001:db8::1]:8443".parse().unwrap()));
+        assert_eq!(h.expect, vec![(200, 299)]);
+        assert!(h.verify_tls);
+    }
 }

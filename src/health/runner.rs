@@ -75,7 +75,11 @@ pub struct Transition {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct HealthStatus {
     pub regions: Vec<RegionStatus>,
+    /// The most recent transitions (at most 200), oldest first.
     pub transitions: Vec<Transition>,
+    /// Transitions since start by (target, new state), for metrics.
+    #[serde(skip)]
+    pub transition_counts: Vec<(String, &'static str, u64)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -83,6 +87,8 @@ pub struct RegionStatus {
     pub zone: String,
     pub name: String,
     pub id: usize,
+    pub lat: f64,
+    pub lon: f64,
     /// Probes (and VIP overrides) say up.
     pub up: bool,
     /// New answers may point here.
@@ -113,6 +119,8 @@ pub struct ProbeStatus {
     pub rtt_ms: Option<f64>,
     pub successes: u64,
     pub failures: u64,
+    /// Failures by reason (`timeout`, `refused`, …), only those seen.
+    pub failures_by_reason: Vec<(&'static str, u64)>,
     pub last: Option<super::state::LastResult>,
 }
 
@@ -135,6 +143,11 @@ enum Cmd {
     SetOverride {
         key: TargetKey,
         value: Override,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    SetLoad {
+        key: TargetKey,
+        value: Option<f64>,
         reply: oneshot::Sender<Result<(), String>>,
     },
     Reload {
@@ -192,6 +205,25 @@ impl HealthHandle {
         }
     }
 
+    /// Pins a region's load (`None`: back to probe readings) and persists it.
+    pub async fn set_load(
+        &self,
+        zone: &str,
+        region: &str,
+        value: Option<f64>,
+    ) -> Result<(), String> {
+        let key = TargetKey {
+            zone: zone.trim_end_matches('.').to_ascii_lowercase(),
+            region: region.to_string(),
+            vip: None,
+        };
+        let (reply, rx) = oneshot::channel();
+        self.cmd
+            .send(Cmd::SetLoad { key, value, reply })
+            .map_err(|_| "health runner stopped".to_string())?;
+        rx.await.map_err(|_| "health runner stopped".to_string())?
+    }
+
     /// Stops every probe and the runner.
     pub fn stop(&self) {
         let _ = self.cmd.send(Cmd::Stop);
@@ -222,7 +254,10 @@ struct Aggregator {
     zones: Arc<ZoneSet>,
     targets: HashMap<TargetKey, Target>,
     overrides: HashMap<TargetKey, Override>,
+    /// Operator-set loads by region, over probe readings.
+    loads: HashMap<TargetKey, f64>,
     transitions: VecDeque<Transition>,
+    transition_counts: HashMap<(String, &'static str), u64>,
     served: Arc<ArcSwap<Served>>,
     status: Arc<ArcSwap<HealthStatus>>,
     tx: mpsc::UnboundedSender<Cmd>,
@@ -272,7 +307,9 @@ pub fn start(
         zones: zones.clone(),
         targets: HashMap::new(),
         overrides: HashMap::new(),
+        loads: HashMap::new(),
         transitions: VecDeque::new(),
+        transition_counts: HashMap::new(),
         served,
         status,
         tx,
@@ -322,7 +359,9 @@ pub fn initial(zones: Arc<ZoneSet>, cfg: RunnerConfig) -> (Arc<Served>, Arc<Heal
         zones,
         targets: HashMap::new(),
         overrides: HashMap::new(),
+        loads: HashMap::new(),
         transitions: VecDeque::new(),
+        transition_counts: HashMap::new(),
         served,
         status,
         tx,
@@ -410,6 +449,10 @@ impl Aggregator {
                 let r = self.set_override(key, value);
                 let _ = reply.send(r);
             }
+            Cmd::SetLoad { key, value, reply } => {
+                let r = self.set_load(key, value);
+                let _ = reply.send(r);
+            }
             Cmd::Reload { zones, reply } => {
                 self.zones = zones;
                 self.sync_targets(true);
@@ -429,6 +472,10 @@ impl Aggregator {
     }
 
     fn record(&mut self, target: String, from: &'static str, to: &'static str, reason: String) {
+        *self
+            .transition_counts
+            .entry((target.clone(), to))
+            .or_default() += 1;
         self.transitions.push_back(Transition {
             target,
             from,
@@ -466,6 +513,30 @@ impl Aggregator {
                 "operator override".into(),
             );
         }
+        self.write_state_file()?;
+        self.publish();
+        Ok(())
+    }
+
+    fn set_load(&mut self, key: TargetKey, value: Option<f64>) -> Result<(), String> {
+        let exists = self
+            .zones
+            .zones
+            .iter()
+            .any(|z| zone_key(z) == key.zone && z.regions.iter().any(|r| r.name == key.region));
+        if !exists {
+            return Err(format!("no such region: {key}"));
+        }
+        match value {
+            Some(v) if v.is_finite() && v >= 0.0 => {
+                self.loads.insert(key.clone(), v);
+            }
+            Some(v) => return Err(format!("load {v} must be a number ≥ 0")),
+            None => {
+                self.loads.remove(&key);
+            }
+        }
+        info!(target = %key, load = ?value, "load set by operator");
         self.write_state_file()?;
         self.publish();
         Ok(())
@@ -569,13 +640,20 @@ impl Aggregator {
                 regions.push(status);
             }
         }
-        self.served.store(Arc::new(Served {
-            zones,
-            health: Arc::new(HealthSnapshot::from_views(views)),
-        }));
+        // Status first: whoever sees an answer change through DNS finds the status already
+        // saying why.
         self.status.store(Arc::new(HealthStatus {
             regions,
             transitions: self.transitions.iter().cloned().collect(),
+            transition_counts: self
+                .transition_counts
+                .iter()
+                .map(|((t, to), n)| (t.clone(), *to, *n))
+                .collect(),
+        }));
+        self.served.store(Arc::new(Served {
+            zones,
+            health: Arc::new(HealthSnapshot::from_views(views)),
         }));
     }
 
@@ -642,6 +720,10 @@ impl Aggregator {
         if ov != Override::Auto {
             stable = None; // pinned by the operator: probes cannot change the answer
         }
+        // An operator's load wins over probe readings and never goes stale.
+        if let Some(l) = self.loads.get(&region_key) {
+            load = Some((*l, now));
+        }
         let rtt_ms = if rtts.is_empty() {
             None
         } else {
@@ -659,6 +741,8 @@ impl Aggregator {
             zone: zone.to_string(),
             name: r.name.clone(),
             id: r.id,
+            lat: r.lat,
+            lon: r.lon,
             up: ov.apply(probed_up),
             eligible,
             override_: ov,
@@ -690,10 +774,11 @@ impl Aggregator {
         }
         self.state_text = Some(text.clone());
         match parse_state(&path, &text) {
-            Ok(ov) => {
-                if ov != self.overrides {
-                    info!(path = %path.display(), overrides = ov.len(), "overrides loaded from state file");
+            Ok((ov, loads)) => {
+                if ov != self.overrides || loads != self.loads {
+                    info!(path = %path.display(), overrides = ov.len(), loads = loads.len(), "overrides loaded from state file");
                     self.overrides = ov;
+                    self.loads = loads;
                     return true;
                 }
                 false
@@ -717,6 +802,16 @@ impl Aggregator {
         );
         for (k, v) in keys {
             text.push_str(&format!("{:?} = {:?}\n", k.to_string(), v.as_str()));
+        }
+        let mut loads: Vec<(&TargetKey, &f64)> = self.loads.iter().collect();
+        loads.sort_by(|a, b| a.0.cmp(b.0));
+        if !loads.is_empty() {
+            text.push_str(
+                "\n# Region loads pinned by an operator (fraction of capacity).\n[load]\n",
+            );
+            for (k, v) in loads {
+                text.push_str(&format!("{:?} = {v}\n", k.to_string()));
+            }
         }
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, &text)
@@ -756,6 +851,12 @@ fn probe_status(t: &Target) -> ProbeStatus {
         rtt_ms: t.state.rtt.get(),
         successes: t.state.successes,
         failures: t.state.failures,
+        failures_by_reason: super::probe::FailReason::ALL
+            .iter()
+            .zip(t.state.failures_by_reason)
+            .filter(|(_, n)| *n > 0)
+            .map(|(r, n)| (r.as_str(), n))
+            .collect(),
         last: t.state.last.clone(),
     }
 }
@@ -769,10 +870,16 @@ fn same_probe(a: &ProbeSpec, b: &ProbeSpec) -> bool {
 struct StateFile {
     #[serde(default)]
     overrides: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    load: std::collections::BTreeMap<String, f64>,
 }
 
 /// Parses the state file's overrides.
-pub fn parse_state(path: &Path, text: &str) -> Result<HashMap<TargetKey, Override>, String> {
+#[allow(clippy::type_complexity)]
+pub fn parse_state(
+    path: &Path,
+    text: &str,
+) -> Result<(HashMap<TargetKey, Override>, HashMap<TargetKey, f64>), String> {
     let f: StateFile =
         toml::from_str(text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
     let mut out = HashMap::new();
@@ -789,5 +896,17 @@ pub fn parse_state(path: &Path, text: &str) -> Result<HashMap<TargetKey, Overrid
             out.insert(key, ov);
         }
     }
-    Ok(out)
+    let mut loads = HashMap::new();
+    for (k, v) in f.load {
+        let key = TargetKey::parse(&k)
+            .ok_or_else(|| format!("{}: bad load key {k:?} (zone/region)", path.display()))?;
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(format!(
+                "{}: load {k}: {v} must be a number ≥ 0",
+                path.display()
+            ));
+        }
+        loads.insert(key, v);
+    }
+    Ok((out, loads))
 }

@@ -114,6 +114,8 @@ pub struct TargetState {
     pub last: Option<LastResult>,
     pub successes: u64,
     pub failures: u64,
+    /// Failures by [`FailReason`] (index = `reason as usize`).
+    pub failures_by_reason: [u64; 7],
     /// Whether any result has arrived yet (before that, `up` is the configured initial state).
     pub probed: bool,
 }
@@ -136,6 +138,7 @@ impl TargetState {
             last: None,
             successes: 0,
             failures: 0,
+            failures_by_reason: [0; 7],
             probed: false,
         }
     }
@@ -163,6 +166,9 @@ impl TargetState {
             }
             Sample::Fail { reason, detail } => {
                 self.failures += 1;
+                if let Some(n) = self.failures_by_reason.get_mut(*reason as usize) {
+                    *n += 1;
+                }
                 self.last = Some(LastResult {
                     ok: false,
                     reason: Some(*reason),

@@ -373,7 +373,17 @@ pub fn decide<R: Rng + ?Sized, T: Trace>(inp: &Inputs<'_>, rng: &mut R, trace: &
         initial.clone()
     };
     let (regions_out, cname): (SmallVec<[usize; 4]>, _) = match &svc.all_down {
-        AllDown::All => (order.iter().copied().collect(), None),
+        // Every region of the service, the client's order first.
+        AllDown::All => {
+            let mut all: SmallVec<[usize; 4]> = order.iter().copied().collect();
+            all.extend(
+                svc.regions
+                    .iter()
+                    .copied()
+                    .filter(|&i| serving(i) && !order.contains(&i)),
+            );
+            (all, None)
+        }
         AllDown::First => (order.iter().copied().take(1).collect(), None),
         AllDown::Region(ri) => (
             if serving(*ri) {

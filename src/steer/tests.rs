@@ -562,3 +562,21 @@ fn identical_inputs_and_seeds_give_identical_decisions() {
         }
     }
 }
+
+#[test]
+fn fail_open_all_answers_every_region_of_the_service_client_order_first() {
+    // A geo rule restricted this client to region 2; with everything down, `all` still answers
+    // all three, region 2 first.
+    let rs = regions(3);
+    let none = HealthSnapshot::all_up(3)
+        .with(0, false)
+        .with(1, false)
+        .with(2, false);
+    let c = catchment(&[2]);
+    let s = service(3, PROX, 1, AllDown::All);
+    let d = case(&s, &rs, &c, &none).decide();
+    assert_eq!(
+        (d.regions.to_vec(), d.outcome),
+        (vec![2, 0, 1], Outcome::AllDown)
+    );
+}

@@ -24,6 +24,8 @@ pub struct ZoneSet {
     region_count: usize,
     /// The geolocation database the geo maps were compiled from (for `explain`).
     pub geo: Option<Arc<crate::geo::GeoDb>>,
+    /// The counters this zone set's queries bump (see [`crate::metrics::Registry::attach`]).
+    pub stats: crate::metrics::ZoneStats,
 }
 
 impl ZoneSet {
@@ -39,6 +41,7 @@ impl ZoneSet {
             by_origin,
             region_count,
             geo: None,
+            stats: Default::default(),
         }
     }
 
@@ -48,6 +51,20 @@ impl ZoneSet {
         loop {
             if let Some(&i) = self.by_origin.get(&n) {
                 return self.zones.get(i);
+            }
+            if n.is_root() {
+                return None;
+            }
+            n = n.base_name();
+        }
+    }
+
+    /// Like [`Self::zone_for`], with the zone's index.
+    pub fn zone_index_for(&self, name: &LowerName) -> Option<(usize, &Zone)> {
+        let mut n = name.clone();
+        loop {
+            if let Some(&i) = self.by_origin.get(&n) {
+                return self.zones.get(i).map(|z| (i, z));
             }
             if n.is_root() {
                 return None;

@@ -67,7 +67,7 @@ impl TestServer {
             Ok(l) => l,
             Err(d) => panic!("config does not load:\n{d}"),
         };
-        let running = server::launch(loaded).unwrap();
+        let running = server::launch(loaded, server::LaunchOptions::default()).unwrap();
         Self {
             addr: running.dns_addrs()[0],
             running: Some(running),
@@ -76,7 +76,11 @@ impl TestServer {
     }
 
     pub fn health(&self) -> &HealthHandle {
-        &self.running.as_ref().unwrap().health
+        self.running.as_ref().unwrap().health()
+    }
+
+    pub fn gslbd(&self) -> &Gslbd {
+        self.running.as_ref().unwrap()
     }
 
     /// The runner's current view of every region.

@@ -1,0 +1,1 @@
+// world map (being written)
