@@ -36,9 +36,10 @@ fn error(code: StatusCode, msg: impl Into<String>) -> Response {
 }
 
 /// Changes need `Authorization: Bearer <admin.token>`; without a configured token they are off.
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+/// Returns the refusal when the request is not allowed.
+fn refuse(state: &AppState, headers: &HeaderMap) -> Option<Response> {
     let Some(token) = state.control.config().and_then(|c| c.admin_token) else {
-        return Err(error(
+        return Some(error(
             StatusCode::UNAUTHORIZED,
             "changes are disabled: no admin.token configured",
         ));
@@ -55,14 +56,7 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
             .zip(token.bytes())
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
             == 0;
-    if ok {
-        Ok(())
-    } else {
-        Err(error(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong bearer token",
-        ))
-    }
+    (!ok).then(|| error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token"))
 }
 
 pub fn router(control: Arc<Control>) -> Router {
@@ -253,7 +247,7 @@ async fn explain(State(s): State<AppState>, Query(q): Query<ExplainQuery>) -> Re
 }
 
 async fn reload(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorize(&s, &headers) {
+    if let Some(r) = refuse(&s, &headers) {
         return r;
     }
     let report = s.control.reload("api").await;
@@ -295,7 +289,7 @@ async fn set_override(
     vip: Option<std::net::IpAddr>,
     action: &str,
 ) -> Response {
-    if let Err(r) = authorize(s, headers) {
+    if let Some(r) = refuse(s, headers) {
         return r;
     }
     let Some(ov) = Override::parse(action) else {
@@ -325,7 +319,7 @@ async fn set_load(
     Path((zone, region)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(r) = authorize(&s, &headers) {
+    if let Some(r) = refuse(&s, &headers) {
         return r;
     }
     let parsed: LoadBody = match serde_json::from_slice(&body) {
@@ -384,18 +378,19 @@ pub fn start(
             };
             rt.block_on(async move {
                 let mut tasks = tokio::task::JoinSet::new();
+                let mut http = None;
                 if let Some(l) = listener {
                     match tokio::net::TcpListener::from_std(l) {
                         Ok(l) => {
                             let app = router(control.clone());
                             let mut st = stop.clone();
-                            tasks.spawn(async move {
+                            http = Some(tokio::spawn(async move {
                                 let _ = axum::serve(l, app)
                                     .with_graceful_shutdown(async move {
                                         let _ = st.wait_for(|s| *s).await;
                                     })
                                     .await;
-                            });
+                            }));
                         }
                         Err(e) => warn!(error = %e, "admin listener"),
                     }
@@ -426,15 +421,10 @@ pub fn start(
                     tasks.spawn(watch_zones(control.clone(), dir));
                 }
                 let _ = stop.wait_for(|s| *s).await;
-                // Give the HTTP server its graceful shutdown, then end the rest.
-                let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                    while let Some(r) = tasks.join_next().await {
-                        if r.is_ok() {
-                            break;
-                        }
-                    }
-                })
-                .await;
+                // Give the HTTP server its graceful shutdown (bounded), then end the rest.
+                if let Some(h) = http {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), h).await;
+                }
                 tasks.abort_all();
             });
         })?;
