@@ -8,12 +8,16 @@
 //! - `geo`: client location, ECS scope, proximity steering over the sample database.
 //! - `fakes`: fake region health endpoints (HTTP and HTTPS with a self-signed certificate).
 //! - `health`: probes, rise/fall, per-VIP failure, load and RTT, all-down modes, overrides.
+//! - `admin`: the admin API, metrics, reload (API, file watch, SIGHUP) and shutdown.
+//! - `page`: the status page in headless Chromium.
 //! - `policy`: every steering policy through DNS, `_explain` TXT, `[[expect]]` in `check`.
 
 mod authoritative;
 mod check;
 mod fakes;
 mod geo;
+mod admin;
 mod harness;
 mod health;
+mod page;
 mod policy;
