@@ -111,6 +111,8 @@ async fn connection(
         let mut len = [0u8; 2];
         // Wait for the next query's length, unless idle too long or shutting down.
         let read = tokio::select! {
+            // A query already on the wire is answered even when shutdown has begun.
+            biased;
             r = tokio::time::timeout(idle, stream.read_exact(&mut len)) => r,
             _ = async { let _ = stop.wait_for(|s| *s).await; } => return,
         };
