@@ -237,6 +237,7 @@ impl Registry {
 pub struct Scrape {
     pub registry: Arc<Registry>,
     pub status: Arc<arc_swap::ArcSwap<HealthStatus>>,
+    pub tcp: Arc<crate::dns::tcp::TcpStats>,
 }
 
 type Labels = Vec<(&'static str, String)>;
@@ -359,19 +360,17 @@ impl Collector for Scrape {
             ],
         )?;
         {
-            let mut cum = 0u64;
-            let buckets: Vec<(f64, u64)> = TIME_BUCKETS
-                .iter()
-                .zip(&g.time_buckets)
-                .map(|(b, c)| {
-                    cum += c.load(Relaxed);
-                    (*b, cum)
-                })
-                .collect();
+            // prometheus-client accumulates the buckets itself: hand it per-bucket counts, and
+            // whatever fell above the last bound to +Inf.
             let count = g.time_count.load(Relaxed);
             let sum = g.time_sum_ns.load(Relaxed) as f64 / 1e9;
-            let mut all = buckets;
-            all.push((f64::MAX, count));
+            let mut all: Vec<(f64, u64)> = TIME_BUCKETS
+                .iter()
+                .zip(&g.time_buckets)
+                .map(|(b, c)| (*b, c.load(Relaxed)))
+                .collect();
+            let bucketed: u64 = all.iter().map(|(_, c)| c).sum();
+            all.push((f64::INFINITY, count.saturating_sub(bucketed)));
             let mut m = e.encode_descriptor(
                 "gslbd_answer_duration_seconds",
                 "Time from parsed query to encoded answer.",
@@ -391,6 +390,18 @@ impl Collector for Scrape {
                     g.reloads_failed.load(Relaxed),
                 ),
             ],
+        )?;
+        counter(
+            &mut e,
+            "gslbd_tcp_connections",
+            "TCP connections accepted.",
+            &[(vec![], self.tcp.accepted.load(Relaxed))],
+        )?;
+        gauge(
+            &mut e,
+            "gslbd_tcp_connections_open",
+            "TCP connections open now.",
+            &[(vec![], self.tcp.open.load(Relaxed) as f64)],
         )?;
         gauge(
             &mut e,

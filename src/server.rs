@@ -86,6 +86,17 @@ fn try_bind_all(
     addr: SocketAddr,
     workers: usize,
 ) -> io::Result<(SocketAddr, Vec<(Socket, Socket)>)> {
+    if addr.port() != 0 {
+        // SO_REUSEPORT would let a second gslbd (or anything else of this user) share the port
+        // silently and split the traffic; a plain bind first turns that into "address in use".
+        for ty in [Type::DGRAM, Type::STREAM] {
+            let probe = Socket::new(Domain::for_address(addr), ty, None)?;
+            if addr.is_ipv6() {
+                probe.set_only_v6(true)?;
+            }
+            probe.bind(&addr.into())?;
+        }
+    }
     let first = bind(addr, Type::DGRAM)?;
     let bound = first
         .local_addr()?

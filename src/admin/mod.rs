@@ -64,6 +64,7 @@ pub fn router(control: Arc<Control>) -> Router {
     prom.register_collector(Box::new(crate::metrics::Scrape {
         registry: control.metrics.clone(),
         status: control.health.status.clone(),
+        tcp: control.tcp.clone(),
     }));
     let state = AppState {
         control,

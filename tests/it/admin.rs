@@ -441,6 +441,12 @@ fn metrics_follow_real_queries() {
     assert_eq!(m(r#"gslbd_transport_queries_total{protocol="udp"}"#), 6.0);
     assert_eq!(m("gslbd_answer_duration_seconds_count"), 7.0);
     assert_eq!(
+        m(r#"gslbd_answer_duration_seconds_bucket{le="+Inf"}"#),
+        7.0,
+        "buckets are cumulative, +Inf holds all"
+    );
+    assert_eq!(m("gslbd_tcp_connections_total"), 1.0);
+    assert_eq!(
         m(r#"gslbd_region_up{zone="gslb.example",region="eu-west"}"#),
         1.0
     );

@@ -330,3 +330,47 @@ fn a_name_is_static_or_a_service_never_both() {
         "{err}"
     );
 }
+
+#[test]
+fn the_query_log_writes_one_line_per_query() {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = format!(
+        "listen = [\"127.0.0.1:{port}\"]\nzones = \"{}\"\ngeodata = \"{}\"\n[dns]\nworkers = 1\n[log]\nquery_log = true\nformat = \"json\"\n",
+        repo().join("zones").display(),
+        sample_mmdb().display()
+    );
+    write(dir.path(), "gslbd.toml", &cfg);
+    let mut child = gslbd()
+        .args(["serve", "--config"])
+        .arg(dir.path().join("gslbd.toml"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let q = Q::new("www.gslb.example.", RecordType::A).ecs("85.214.1.0/24");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while udp_raw(addr, &q.to_bytes()).is_none() {
+        assert!(Instant::now() < deadline, "never answered");
+    }
+    unsafe_kill_term(child.id());
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let line = log
+        .lines()
+        .find(|l| l.contains("\"target\":\"gslbd::query\""))
+        .unwrap_or_else(|| panic!("no query line in\n{log}"));
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let f = &v["fields"];
+    assert_eq!(f["ecs"], "85.214.1.0/24");
+    assert_eq!(f["qname"], "www.gslb.example.");
+    assert_eq!(f["rcode"], "No Error");
+    assert!(f["regions"].as_str().unwrap().contains("eu-west"), "{f}");
+    assert!(f["answer"].as_str().unwrap().contains("192.0.2.20"), "{f}");
+    assert_eq!(f["scope"], 16);
+}

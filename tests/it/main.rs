@@ -12,11 +12,11 @@
 //! - `page`: the status page in headless Chromium.
 //! - `policy`: every steering policy through DNS, `_explain` TXT, `[[expect]]` in `check`.
 
+mod admin;
 mod authoritative;
 mod check;
 mod fakes;
 mod geo;
-mod admin;
 mod harness;
 mod health;
 mod page;
