@@ -345,7 +345,7 @@ fn the_query_log_writes_one_line_per_query() {
         sample_mmdb().display()
     );
     write(dir.path(), "gslbd.toml", &cfg);
-    let mut child = gslbd()
+    let child = gslbd()
         .args(["serve", "--config"])
         .arg(dir.path().join("gslbd.toml"))
         .stdout(Stdio::null())
