@@ -436,10 +436,11 @@ impl Aggregator {
                     };
                     let from = if was_up { "up" } else { "down" };
                     let to = if flip.to_up { "up" } else { "down" };
+                    let vip = key.vip.map(|v| v.to_string()).unwrap_or_default();
                     if flip.to_up {
-                        info!(target = %key, from, to, reason = %reason, "health transition");
+                        info!(zone = %key.zone, region = %key.region, vip, from, to, reason = %reason, "health transition");
                     } else {
-                        warn!(target = %key, from, to, reason = %reason, "health transition");
+                        warn!(zone = %key.zone, region = %key.region, vip, from, to, reason = %reason, "health transition");
                     }
                     self.record(key.to_string(), from, to, reason);
                 }
@@ -505,7 +506,8 @@ impl Aggregator {
             self.overrides.insert(key.clone(), value);
         }
         if old != value {
-            info!(target = %key, from = old.as_str(), to = value.as_str(), "override set");
+            let vip = key.vip.map(|v| v.to_string()).unwrap_or_default();
+            info!(zone = %key.zone, region = %key.region, vip, from = old.as_str(), to = value.as_str(), "override set");
             self.record(
                 key.to_string(),
                 old.as_str(),

@@ -374,3 +374,114 @@ fn the_query_log_writes_one_line_per_query() {
     assert!(f["answer"].as_str().unwrap().contains("192.0.2.20"), "{f}");
     assert_eq!(f["scope"], 16);
 }
+
+#[test]
+fn explain_prints_the_decision_table() {
+    let dir = tempfile::tempdir().unwrap();
+    // The example zones, no state file (so no overrides left by a local run can leak in).
+    let cfg = format!(
+        "listen = [\"127.0.0.1:0\"]\nzones = \"{}\"\ngeodata = \"{}\"\n",
+        repo().join("zones").display(),
+        sample_mmdb().display()
+    );
+    write(dir.path(), "gslbd.toml", &cfg);
+    let out = gslbd()
+        .args([
+            "explain",
+            "www.gslb.example",
+            "--client",
+            "196.200.1.0/24",
+            "--config",
+        ])
+        .arg(dir.path().join("gslbd.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = |region: &str| {
+        text.lines()
+            .find(|l| l.starts_with(region))
+            .unwrap_or_else(|| panic!("{region} in\n{text}"))
+            .to_string()
+    };
+    assert!(
+        text.contains("client 196.200.1.0/24 (from ecs): database, network 196.200.0.0/16"),
+        "{text}"
+    );
+    assert!(
+        line("eu-west").contains("7260") && line("eu-west").ends_with("chosen #1"),
+        "{text}"
+    );
+    assert!(
+        line("ap-southeast").contains("7453") && line("ap-southeast").ends_with("not selected"),
+        "{text}"
+    );
+    assert!(
+        text.contains("answer: 192.0.2.20  ttl 30  (normal)  ecs scope /16"),
+        "{text}"
+    );
+    // JSON, and errors for names that are not steered.
+    let out = gslbd()
+        .args([
+            "explain",
+            "www.gslb.example",
+            "--client",
+            "2a02:8100::1",
+            "--type",
+            "AAAA",
+            "--json",
+            "--config",
+        ])
+        .arg(dir.path().join("gslbd.toml"))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["answer"][0], "2001:db8::20");
+    let out = gslbd()
+        .args([
+            "explain",
+            "static.gslb.example",
+            "--client",
+            "81.2.3.4",
+            "--config",
+        ])
+        .arg(dir.path().join("gslbd.toml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a steered name"));
+}
+
+#[test]
+fn listens_on_ipv4_and_ipv6_at_once() {
+    let mut cfg = gslbd::config::ServerConfig::for_zones(
+        repo().join("zones"),
+        vec!["127.0.0.1:0".parse().unwrap(), "[::1]:0".parse().unwrap()],
+    );
+    cfg.geodata = Some(sample_mmdb());
+    let srv = TestServer::from_config(cfg, None);
+    let addrs_ = srv.gslbd().dns_addrs().to_vec();
+    assert_eq!(addrs_.len(), 2);
+    assert!(addrs_[1].is_ipv6());
+    for a in addrs_ {
+        let q = Q::new("static.gslb.example.", RecordType::A);
+        let sock = std::net::UdpSocket::bind(if a.is_ipv6() {
+            "[::1]:0"
+        } else {
+            "127.0.0.1:0"
+        })
+        .unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        sock.send_to(&q.to_bytes(), a).unwrap();
+        let mut buf = [0u8; 1500];
+        let (n, _) = sock.recv_from(&mut buf).unwrap();
+        let m = hickory_proto::op::Message::from_vec(&buf[..n]).unwrap();
+        assert_eq!(addrs(&m).len(), 2, "over UDP on {a}");
+        let m = hickory_proto::op::Message::from_vec(&tcp_raw(a, &q.to_bytes()).unwrap()).unwrap();
+        assert_eq!(addrs(&m).len(), 2, "over TCP on {a}");
+    }
+}
