@@ -12,7 +12,9 @@ pub mod zonefile;
 
 pub use compile::{compile_zone_dir, compile_zone_file_text};
 pub use diag::{Diagnostic, Diagnostics, line_of};
-pub use server::{HealthDefaults, LogFormat, ServerConfig, load_server_config};
+pub use server::{
+    HealthDefaults, LogFormat, ServerConfig, load_server_config, parse_server_config,
+};
 
 use std::path::Path;
 

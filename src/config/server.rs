@@ -218,7 +218,8 @@ pub fn load_server_config(file: &Path) -> Result<ServerConfig, Diagnostics> {
     parse_server_config(file, &text)
 }
 
-pub(crate) fn parse_server_config(file: &Path, text: &str) -> Result<ServerConfig, Diagnostics> {
+/// Parses and validates server config text (`file` names it in errors).
+pub fn parse_server_config(file: &Path, text: &str) -> Result<ServerConfig, Diagnostics> {
     let input: ServerConfigInput =
         toml::from_str(text).map_err(|e| Diagnostics(vec![from_toml_error(file, text, &e)]))?;
     let mut diags = Diagnostics::default();

@@ -7,9 +7,11 @@ use arc_swap::ArcSwap;
 use hickory_proto::op::{Edns, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::{DNSClass, Record, RecordType};
+use hickory_server::net::NetError;
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponse;
 use hickory_server::zone_handler::MessageResponseBuilder;
 use tracing::debug;
 
@@ -364,4 +366,55 @@ fn rdata_upper(r: &Record) -> usize {
         // Anything else: assume the worst; the exact check runs.
         _ => usize::from(u16::MAX),
     }
+}
+
+/// Collects the encoded response of one request.
+#[derive(Clone, Default)]
+pub struct Collect(pub Arc<std::sync::Mutex<Vec<u8>>>);
+
+#[async_trait::async_trait]
+impl ResponseHandler for Collect {
+    async fn send_response<'a>(
+        &mut self,
+        response: MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+        >,
+    ) -> Result<ResponseInfo, NetError> {
+        let mut buf = self
+            .0
+            .lock()
+            .map_err(|_| NetError::from("response buffer poisoned"))?;
+        buf.clear();
+        let mut enc = BinEncoder::new(&mut buf);
+        enc.set_max_size(u16::MAX);
+        Ok(response.destructive_emit(&mut enc)?)
+    }
+}
+
+/// Request bytes → response bytes, the whole way through the handler, as a transport would.
+/// `None` when the message gets no answer (shorter than a header, or a response). Used by the
+/// fuzz targets and benchmarks.
+pub async fn respond_to_bytes(
+    handler: &GslbHandler,
+    bytes: &[u8],
+    src: std::net::SocketAddr,
+    protocol: Protocol,
+) -> Option<Vec<u8>> {
+    let request = match Request::from_bytes(bytes.to_vec(), src, protocol) {
+        Ok(r) => r,
+        Err(_) => return None,
+    };
+    if request.metadata.message_type == hickory_proto::op::MessageType::Response {
+        return None;
+    }
+    let out = Collect::default();
+    handler
+        .handle_request::<_, hickory_server::net::runtime::TokioTime>(&request, out.clone())
+        .await;
+    out.0.lock().ok().map(|mut b| std::mem::take(&mut *b))
 }

@@ -23,34 +23,7 @@ use tokio::task::JoinSet;
 use tracing::debug;
 
 use super::GslbHandler;
-
-/// Collects the encoded response of one request.
-#[derive(Clone, Default)]
-struct Collect(Arc<Mutex<Vec<u8>>>);
-
-#[async_trait::async_trait]
-impl ResponseHandler for Collect {
-    async fn send_response<'a>(
-        &mut self,
-        response: MessageResponse<
-            '_,
-            'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-        >,
-    ) -> Result<ResponseInfo, NetError> {
-        let mut buf = self
-            .0
-            .lock()
-            .map_err(|_| NetError::from("response buffer poisoned"))?;
-        buf.clear();
-        let mut enc = BinEncoder::new(&mut buf);
-        enc.set_max_size(u16::MAX);
-        Ok(response.destructive_emit(&mut enc)?)
-    }
-}
+use super::handler::Collect;
 
 /// Counters of the TCP side.
 #[derive(Debug, Default)]
