@@ -390,7 +390,7 @@ impl ResponseHandler for Collect {
             .lock()
             .map_err(|_| NetError::from("response buffer poisoned"))?;
         buf.clear();
-        let mut enc = BinEncoder::new(&mut buf);
+        let mut enc = hickory_proto::serialize::binary::BinEncoder::new(&mut buf);
         enc.set_max_size(u16::MAX);
         Ok(response.destructive_emit(&mut enc)?)
     }
