@@ -5,6 +5,8 @@
 //! - `harness`: starting servers, building queries, reading answers. Start here.
 //! - `authoritative`: DNS semantics of static zones (issue: authoritative core).
 //! - `check`: `gslbd check` / zone compile errors with file and line, and the binary itself.
+//! - `fuzz_corpus`: every saved fuzz input and crasher replayed through the real entry points.
+//! - `hostile`: hostile packets over UDP and TCP: malformed, lying, slow; never a panic or stall.
 //! - `geo`: client location, ECS scope, proximity steering over the sample database.
 //! - `fakes`: fake region health endpoints (HTTP and HTTPS with a self-signed certificate).
 //! - `health`: probes, rise/fall, per-VIP failure, load and RTT, all-down modes, overrides.
@@ -16,8 +18,10 @@ mod admin;
 mod authoritative;
 mod check;
 mod fakes;
+mod fuzz_corpus;
 mod geo;
 mod harness;
 mod health;
+mod hostile;
 mod page;
 mod policy;
