@@ -121,6 +121,9 @@ pub struct Global {
     time_sum_ns: AtomicU64,
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
+    /// UDP responses RRL dropped / sent truncated.
+    pub rrl_dropped: AtomicU64,
+    pub rrl_slipped: AtomicU64,
 }
 
 impl Default for Global {
@@ -139,6 +142,8 @@ impl Default for Global {
             time_sum_ns: AtomicU64::new(0),
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
+            rrl_dropped: AtomicU64::new(0),
+            rrl_slipped: AtomicU64::new(0),
         }
     }
 }
@@ -396,6 +401,27 @@ impl Collector for Scrape {
             "gslbd_tcp_connections",
             "TCP connections accepted.",
             &[(vec![], self.tcp.accepted.load(Relaxed))],
+        )?;
+        counter(
+            &mut e,
+            "gslbd_tcp_refused",
+            "TCP connections closed at once because a limit was reached.",
+            &[(vec![], self.tcp.refused.load(Relaxed))],
+        )?;
+        counter(
+            &mut e,
+            "gslbd_rrl_limited",
+            "UDP responses limited by response rate limiting, by action.",
+            &[
+                (
+                    vec![("action", "dropped".into())],
+                    g.rrl_dropped.load(Relaxed),
+                ),
+                (
+                    vec![("action", "slipped".into())],
+                    g.rrl_slipped.load(Relaxed),
+                ),
+            ],
         )?;
         gauge(
             &mut e,

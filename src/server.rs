@@ -133,6 +133,7 @@ pub fn start(config: &ServerConfig, shared: Arc<Shared>) -> io::Result<Running> 
         let handler = GslbHandler::new(shared.clone());
         let mut stop_rx = stop_rx.clone();
         let tcp_timeout = config.tcp_timeout;
+        let tcp_limits = config.tcp_limits;
         let tcp = tcp.clone();
         let handle = std::thread::Builder::new()
             .name(format!("gslbd-dns-{w}"))
@@ -158,6 +159,7 @@ pub fn start(config: &ServerConfig, shared: Arc<Shared>) -> io::Result<Running> 
                                     handler.clone(),
                                     tcp_timeout,
                                     TCP_DRAIN,
+                                    tcp_limits,
                                     tcp.clone(),
                                     stop_rx.clone(),
                                 )));
@@ -260,6 +262,7 @@ pub fn launch(loaded: Loaded, opts: LaunchOptions) -> io::Result<Gslbd> {
     let mut shared = Shared::new(health.served.clone(), config.udp_payload, metrics.clone());
     if let Some(s) = Arc::get_mut(&mut shared) {
         s.query_log = config.query_log;
+        s.rrl = config.rrl.clone().map(crate::dns::rrl::Rrl::new);
     }
     let dns = start(&config, shared)?;
     let control = Arc::new(Control::new(

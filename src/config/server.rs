@@ -29,6 +29,29 @@ pub struct ServerConfigInput {
     pub health: HealthInput,
     #[serde(default)]
     pub admin: AdminInput,
+    #[serde(default)]
+    pub rrl: Option<RrlInput>,
+}
+
+/// `[rrl]`: response rate limiting per client network. Off unless the table is present and
+/// `enabled = true`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RrlInput {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Responses per second per client network. Default 20.
+    #[serde(default)]
+    pub responses_per_second: Option<u32>,
+    /// Every Nth limited response goes out truncated; 0 drops all. Default 2.
+    #[serde(default)]
+    pub slip: Option<u32>,
+    /// Client network lengths, `[ipv4, ipv6]`. Default `[24, 56]`.
+    #[serde(default)]
+    pub prefix: Option<[u8; 2]>,
+    /// Networks never limited.
+    #[serde(default)]
+    pub exempt: Vec<String>,
 }
 
 /// `[admin]`: the HTTP API, metrics and status page.
@@ -88,6 +111,25 @@ pub struct DnsInput {
     /// 0 (default) means one per CPU core.
     #[serde(default)]
     pub workers: usize,
+    /// Open TCP connections at most, in all. Default 1024.
+    #[serde(default = "default_tcp_max")]
+    pub tcp_max_connections: u32,
+    /// Open TCP connections at most per client address. Default 16.
+    #[serde(default = "default_tcp_per_source")]
+    pub tcp_max_per_source: u32,
+    /// Queries answered on one TCP connection before it is closed. Default 1000.
+    #[serde(default = "default_tcp_queries")]
+    pub tcp_max_queries: u32,
+}
+
+fn default_tcp_max() -> u32 {
+    1024
+}
+fn default_tcp_per_source() -> u32 {
+    16
+}
+fn default_tcp_queries() -> u32 {
+    1000
 }
 
 impl Default for DnsInput {
@@ -96,6 +138,9 @@ impl Default for DnsInput {
             udp_payload: default_udp_payload(),
             tcp_timeout: default_tcp_timeout(),
             workers: 0,
+            tcp_max_connections: default_tcp_max(),
+            tcp_max_per_source: default_tcp_per_source(),
+            tcp_max_queries: default_tcp_queries(),
         }
     }
 }
@@ -164,6 +209,9 @@ pub struct ServerConfig {
     pub admin_listen: Option<SocketAddr>,
     pub admin_token: Option<String>,
     pub watch: bool,
+    pub tcp_limits: crate::dns::tcp::TcpLimits,
+    /// Response rate limiting, when enabled.
+    pub rrl: Option<crate::dns::rrl::RrlConfig>,
 }
 
 /// Health settings from the server config, validated.
@@ -207,6 +255,8 @@ impl ServerConfig {
             admin_listen: None,
             admin_token: None,
             watch: false,
+            tcp_limits: crate::dns::tcp::TcpLimits::default(),
+            rrl: None,
         }
     }
 }
@@ -351,6 +401,57 @@ pub fn parse_server_config(file: &Path, text: &str) -> Result<ServerConfig, Diag
             "admin.token must be at least 16 characters",
         ));
     }
+    let rrl = match &input.rrl {
+        Some(r) if r.enabled => {
+            let mut exempt = Vec::new();
+            for e in &r.exempt {
+                match e.parse::<ipnet::IpNet>() {
+                    Ok(n) => exempt.push(n.trunc()),
+                    Err(_) => {
+                        return Err(Diagnostics::one(
+                            file,
+                            None,
+                            format!("rrl.exempt {e:?} is not a CIDR network"),
+                        ));
+                    }
+                }
+            }
+            let [p4, p6] = r.prefix.unwrap_or([24, 56]);
+            if p4 > 32 || p6 > 128 {
+                return Err(Diagnostics::one(
+                    file,
+                    None,
+                    format!("rrl.prefix [{p4}, {p6}] is beyond [32, 128]"),
+                ));
+            }
+            let rate = r.responses_per_second.unwrap_or(20);
+            if rate == 0 {
+                return Err(Diagnostics::one(
+                    file,
+                    None,
+                    "rrl.responses_per_second must be at least 1",
+                ));
+            }
+            Some(crate::dns::rrl::RrlConfig {
+                responses_per_second: rate,
+                slip: r.slip.unwrap_or(2),
+                ipv4_prefix: p4,
+                ipv6_prefix: p6,
+                exempt,
+            })
+        }
+        _ => None,
+    };
+    if input.dns.tcp_max_connections == 0
+        || input.dns.tcp_max_per_source == 0
+        || input.dns.tcp_max_queries == 0
+    {
+        return Err(Diagnostics::one(
+            file,
+            None,
+            "dns.tcp_max_connections, tcp_max_per_source and tcp_max_queries must be at least 1",
+        ));
+    }
     let health = HealthDefaults {
         probe: h.probe.clone(),
         state_file: h.state_file.as_deref().map(resolve),
@@ -373,5 +474,11 @@ pub fn parse_server_config(file: &Path, text: &str) -> Result<ServerConfig, Diag
         admin_listen,
         admin_token,
         watch: input.admin.watch.unwrap_or(true),
+        tcp_limits: crate::dns::tcp::TcpLimits {
+            max_connections: input.dns.tcp_max_connections,
+            max_per_source: input.dns.tcp_max_per_source,
+            max_queries: input.dns.tcp_max_queries,
+        },
+        rrl,
     })
 }

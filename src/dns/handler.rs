@@ -30,6 +30,8 @@ pub struct Shared {
     pub metrics: Arc<Registry>,
     /// Log one line per query at INFO (target `gslbd::query`).
     pub query_log: bool,
+    /// Response rate limiting of UDP answers, when enabled.
+    pub rrl: Option<super::rrl::Rrl>,
 }
 
 impl Shared {
@@ -43,6 +45,7 @@ impl Shared {
             udp_payload,
             metrics,
             query_log: false,
+            rrl: None,
         })
     }
 
@@ -90,6 +93,24 @@ impl RequestHandler for GslbHandler {
             Protocol::Udp => g.udp.fetch_add(1, Relaxed),
             _ => g.tcp.fetch_add(1, Relaxed),
         };
+        // RRL: UDP only (a TCP client has proven its address), before any work.
+        let verdict = match (&self.shared.rrl, request.protocol()) {
+            (Some(rrl), Protocol::Udp) => rrl.check(request.src().ip(), t0),
+            _ => super::rrl::Verdict::Send,
+        };
+        match verdict {
+            super::rrl::Verdict::Drop => g.rrl_dropped.fetch_add(1, Relaxed),
+            super::rrl::Verdict::Slip => g.rrl_slipped.fetch_add(1, Relaxed),
+            super::rrl::Verdict::Send => 0,
+        };
+        if verdict == super::rrl::Verdict::Drop {
+            let mut h = hickory_proto::op::Header {
+                metadata: Metadata::response_from_request(&request.metadata),
+                counts: Default::default(),
+            };
+            h.metadata.response_code = ResponseCode::Refused;
+            return ResponseInfo::from(h);
+        }
         let (resp, ecs, early) = self.respond(request);
         let req_edns = request.edns.as_ref();
 
@@ -124,7 +145,9 @@ impl RequestHandler for GslbHandler {
             builder.edns(e);
         }
 
-        let fits = request.protocol() != Protocol::Udp || fits_in(&resp, udp_limit, request);
+        // A slipped answer goes out truncated: a real client retries over TCP.
+        let fits = verdict == super::rrl::Verdict::Send
+            && (request.protocol() != Protocol::Udp || fits_in(&resp, udp_limit, request));
         let result = if fits {
             response_handle
                 .send_response(builder.build(

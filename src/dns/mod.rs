@@ -6,6 +6,7 @@
 
 pub mod answer;
 pub mod handler;
+pub mod rrl;
 pub mod tcp;
 
 pub use answer::{Client, Response, answer};

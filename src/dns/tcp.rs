@@ -5,8 +5,8 @@
 //! within a bound.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use hickory_server::net::runtime::TokioTime;
@@ -21,11 +21,64 @@ use tracing::debug;
 use super::GslbHandler;
 use super::handler::Collect;
 
-/// Counters of the TCP side.
+/// Counters of the TCP side, shared by every worker.
 #[derive(Debug, Default)]
 pub struct TcpStats {
     pub accepted: AtomicU64,
     pub open: AtomicU64,
+    /// Connections closed at once because a limit was reached.
+    pub refused: AtomicU64,
+    /// Open connections per client address (touched on accept and close, never per query).
+    per_source: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, u32>>,
+}
+
+/// Limits on TCP clients (`[dns]` tcp_max_*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpLimits {
+    pub max_connections: u32,
+    pub max_per_source: u32,
+    pub max_queries: u32,
+}
+
+impl Default for TcpLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            max_per_source: 16,
+            max_queries: 1000,
+        }
+    }
+}
+
+impl TcpStats {
+    /// Takes a place for a new connection from `ip`, or says no.
+    fn admit(&self, ip: std::net::IpAddr, limits: &TcpLimits) -> bool {
+        let Ok(mut per) = self.per_source.lock() else {
+            return false;
+        };
+        if self.open.load(Relaxed) >= u64::from(limits.max_connections) {
+            return false;
+        }
+        let n = per.entry(ip).or_insert(0);
+        if *n >= limits.max_per_source {
+            return false;
+        }
+        *n += 1;
+        self.open.fetch_add(1, Relaxed);
+        true
+    }
+
+    fn release(&self, ip: std::net::IpAddr) {
+        if let Ok(mut per) = self.per_source.lock() {
+            if let Some(n) = per.get_mut(&ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    per.remove(&ip);
+                }
+            }
+        }
+        self.open.fetch_sub(1, Relaxed);
+    }
 }
 
 /// Serves DNS over TCP on `listener` until `stop` turns true; then waits up to `drain` for the
@@ -35,6 +88,7 @@ pub async fn serve(
     handler: GslbHandler,
     idle: Duration,
     drain: Duration,
+    limits: TcpLimits,
     stats: Arc<TcpStats>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -43,13 +97,20 @@ pub async fn serve(
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
+                                Ok((stream, peer)) => {
                     stats.accepted.fetch_add(1, Relaxed);
-                    stats.open.fetch_add(1, Relaxed);
+                    if !stats.admit(peer.ip(), &limits) {
+                        // Full: close at once (the client sees EOF and can retry or use
+                        // another server); UDP is not affected.
+                        stats.refused.fetch_add(1, Relaxed);
+                        drop(stream);
+                        continue;
+                    }
                     let (h, s, st) = (handler.clone(), stats.clone(), conn_stop.clone());
+                    let max_queries = limits.max_queries;
                     conns.spawn(async move {
-                        connection(stream, peer, h, idle, st).await;
-                        s.open.fetch_sub(1, Relaxed);
+                        connection(stream, peer, h, idle, max_queries, st).await;
+                        s.release(peer.ip());
                     });
                 }
                 Err(e) => {
@@ -72,11 +133,16 @@ async fn connection(
     peer: SocketAddr,
     handler: GslbHandler,
     idle: Duration,
+    max_queries: u32,
     mut stop: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
     let out = Collect::default();
+    let mut answered = 0u32;
     loop {
+        if answered >= max_queries {
+            return; // enough for one connection; the client reconnects
+        }
         let mut len = [0u8; 2];
         // Wait for the next query's length, unless idle too long or shutting down.
         let read = tokio::select! {
@@ -129,6 +195,7 @@ async fn connection(
         if stream.write_all(&framed).await.is_err() {
             return;
         }
+        answered += 1;
     }
 }
 

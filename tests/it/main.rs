@@ -10,10 +10,12 @@
 //! - `geo`: client location, ECS scope, proximity steering over the sample database.
 //! - `fakes`: fake region health endpoints (HTTP and HTTPS with a self-signed certificate).
 //! - `health`: probes, rise/fall, per-VIP failure, load and RTT, all-down modes, overrides.
+//! - `abuse`: response rate limiting and TCP connection limits.
 //! - `admin`: the admin API, metrics, reload (API, file watch, SIGHUP) and shutdown.
 //! - `page`: the status page in headless Chromium.
 //! - `policy`: every steering policy through DNS, `_explain` TXT, `[[expect]]` in `check`.
 
+mod abuse;
 mod admin;
 mod authoritative;
 mod check;

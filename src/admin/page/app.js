@@ -148,6 +148,26 @@
     return lines;
   }
 
+  // A few words on the probes of a region, for its card.
+  function probeBrief(r, now) {
+    const probes = [];
+    if (r.probe) probes.push(r.probe);
+    for (const v of r.vips || []) if (v.probe) probes.push(v.probe);
+    if (!probes.length) return h("span", { class: "rcard-probe faint" }, "not probed");
+    const done = probes.filter((p) => p.probed && p.last);
+    if (!done.length) return h("span", { class: "rcard-probe" }, "probing…");
+    const failed = done.filter((p) => !p.last.ok);
+    const newest = Math.max(...done.map((p) => p.last.at));
+    if (!failed.length) {
+      const what = probes.length > 1 ? probes.length + " probes ok" : "probe ok";
+      return h("span", { class: "rcard-probe", "data-ok": "true" }, "✓ " + what + " · " + fmtAgo(now - newest));
+    }
+    const reasons = [...new Set(failed.map((p) => p.last.reason || "failed"))].join(", ");
+    const what = probes.length > 1 ? failed.length + "/" + probes.length + " failing: " : "";
+    const title = failed.map((p) => (p.last.reason || "failed") + ": " + p.last.detail).join("\n");
+    return h("span", { class: "rcard-probe", "data-ok": "false", title }, "✗ " + what + reasons);
+  }
+
   // ---- rendering -------------------------------------------------------------------------
 
   function renderMeta(d) {
@@ -262,7 +282,9 @@
     for (const it of items) {
       const { r, x, y, st } = it;
       const n = (r.vips || []).length;
-      const detail = vipsUp(r) + "/" + n + " VIPs · " + fmtMs(r.rtt_ms) + " · load " + fmtLoad(r.load);
+      const detail =
+        (r.override !== "auto" ? r.override + " · " : "") +
+        vipsUp(r) + "/" + n + " VIPs up · " + fmtMs(r.rtt_ms) + " · load " + fmtLoad(r.load);
       const stateText = STATE_LABEL[st].toUpperCase();
       const nameW = textWidth(r.name, 13, true);
       const w = Math.max(nameW + 8 + textWidth(stateText, 9.5, true), textWidth(detail, 10.5, false)) + 16;
@@ -363,6 +385,7 @@
             { class: "rcard-stats" },
             h("span", null, "RTT ", h("b", null, fmtMs(r.rtt_ms))),
             h("span", null, "load ", loadView(r)),
+            probeBrief(r, d.uptime_s),
           ),
         );
       }),
