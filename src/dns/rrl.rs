@@ -92,7 +92,7 @@ impl Rrl {
             return Verdict::Send;
         }
         let over = count - self.cfg.responses_per_second;
-        if self.cfg.slip > 0 && over % self.cfg.slip == 0 {
+        if self.cfg.slip > 0 && over.is_multiple_of(self.cfg.slip) {
             self.slipped.fetch_add(1, Relaxed);
             Verdict::Slip
         } else {

@@ -69,12 +69,12 @@ impl TcpStats {
     }
 
     fn release(&self, ip: std::net::IpAddr) {
-        if let Ok(mut per) = self.per_source.lock() {
-            if let Some(n) = per.get_mut(&ip) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    per.remove(&ip);
-                }
+        if let Ok(mut per) = self.per_source.lock()
+            && let Some(n) = per.get_mut(&ip)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                per.remove(&ip);
             }
         }
         self.open.fetch_sub(1, Relaxed);
