@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::dns::answer::scope_for;
 use crate::geo::{GeoDefault, canonical, distance_km};
 use crate::health::{HealthSnapshot, Served};
-use crate::steer::{self, Family, Inputs, ScoreParts, Step, Trace, Why, hash};
+use crate::steer::{self, Family, Inputs, ScoreParts, Step, Trace, Why};
 use crate::zone::{Region, Service, Zone, ZoneSet};
 
 /// How the client's location (or region list) was found.
@@ -145,19 +145,11 @@ pub fn explain_service(
     prefix: Option<u8>,
     now: Instant,
 ) -> Explanation {
-    let (catchment, geo_scope) = svc.geomap.locate(addr);
     let mut located = locate(zones, svc, addr, prefix.is_some_and(|p| p > 0));
     located.prefix = prefix;
     let coords = located.latitude.zip(located.longitude);
-    let inputs = Inputs {
-        svc,
-        regions: &zone.regions,
-        catchment,
-        health,
-        family,
-        client_hash: hash::client_hash(addr, svc.hash_prefix.0, svc.hash_prefix.1),
-        now,
-    };
+    let (inputs, geo_scope) = Inputs::for_client(svc, &zone.regions, health, family, addr, now);
+    let catchment = inputs.catchment;
     let mut rec = Recorder::default();
     // A fixed seed: explaining a weighted answer shows one draw, reproducibly.
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
@@ -447,16 +439,7 @@ pub fn check_expectations(zones: &ZoneSet) -> Vec<crate::config::Diagnostic> {
                     .map(|&i| zone.regions[i].name.clone())
                     .collect::<Vec<_>>()
             };
-            let (catchment, _) = svc.geomap.locate(addr);
-            let inputs = Inputs {
-                svc,
-                regions: &zone.regions,
-                catchment,
-                health: &h,
-                family: e.family,
-                client_hash: hash::client_hash(addr, svc.hash_prefix.0, svc.hash_prefix.1),
-                now,
-            };
+            let (inputs, _) = Inputs::for_client(svc, &zone.regions, &h, e.family, addr, now);
             let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
             let got = steer::decide(&inputs, &mut rng, &mut ()).regions.to_vec();
             if got != e.regions {

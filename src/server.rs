@@ -135,53 +135,45 @@ pub fn start(config: &ServerConfig, shared: Arc<Shared>) -> io::Result<Running> 
         let tcp_timeout = config.tcp_timeout;
         let tcp_limits = config.tcp_limits;
         let tcp = tcp.clone();
-        let handle = std::thread::Builder::new()
-            .name(format!("gslbd-dns-{w}"))
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        error!(worker = w, error = %e, "cannot start runtime");
-                        return;
+        let handle = on_own_thread(&format!("gslbd-dns-{w}"), move || async move {
+            let mut server = Server::new(handler.clone());
+            let mut tcp_tasks = Vec::new();
+            for (udp, listener) in socks {
+                let udp: std::net::UdpSocket = udp.into();
+                let listener: std::net::TcpListener = listener.into();
+                match (
+                    tokio::net::UdpSocket::from_std(udp),
+                    tokio::net::TcpListener::from_std(listener),
+                ) {
+                    (Ok(u), Ok(t)) => {
+                        server.register_socket(u);
+                        tcp_tasks.push(tokio::spawn(crate::dns::tcp::serve(
+                            t,
+                            handler.clone(),
+                            tcp_timeout,
+                            TCP_DRAIN,
+                            tcp_limits,
+                            tcp.clone(),
+                            stop_rx.clone(),
+                        )));
                     }
-                };
-                rt.block_on(async move {
-                    let mut server = Server::new(handler.clone());
-                    let mut tcp_tasks = Vec::new();
-                    for (udp, listener) in socks {
-                        let udp: std::net::UdpSocket = udp.into();
-                        let listener: std::net::TcpListener = listener.into();
-                        match (tokio::net::UdpSocket::from_std(udp), tokio::net::TcpListener::from_std(listener)) {
-                            (Ok(u), Ok(t)) => {
-                                server.register_socket(u);
-                                tcp_tasks.push(tokio::spawn(crate::dns::tcp::serve(
-                                    t,
-                                    handler.clone(),
-                                    tcp_timeout,
-                                    TCP_DRAIN,
-                                    tcp_limits,
-                                    tcp.clone(),
-                                    stop_rx.clone(),
-                                )));
-                            }
-                            (Err(e), _) | (_, Err(e)) => {
-                                error!(worker = w, error = %e, "cannot register socket");
-                            }
-                        }
+                    (Err(e), _) | (_, Err(e)) => {
+                        error!(worker = w, error = %e, "cannot register socket");
                     }
-                    tokio::select! {
-                        r = server.block_until_done() => {
-                            if let Err(e) = r { error!(worker = w, error = %e, "DNS worker stopped"); }
-                        }
-                        _ = stop_rx.wait_for(|s| *s) => {
-                            let _ = server.shutdown_gracefully().await;
-                        }
-                    }
-                    for t in tcp_tasks {
-                        let _ = t.await;
-                    }
-                });
-            })?;
+                }
+            }
+            tokio::select! {
+                r = server.block_until_done() => {
+                    if let Err(e) = r { error!(worker = w, error = %e, "DNS worker stopped"); }
+                }
+                _ = stop_rx.wait_for(|s| *s) => {
+                    let _ = server.shutdown_gracefully().await;
+                }
+            }
+            for t in tcp_tasks {
+                let _ = t.await;
+            }
+        })?;
         handles.push(handle);
     }
     info!(addrs = ?dns_addrs, workers, "DNS listening (UDP and TCP)");
@@ -282,4 +274,25 @@ pub fn launch(loaded: Loaded, opts: LaunchOptions) -> io::Result<Gslbd> {
         admin_thread: Some(admin_thread),
         admin_stop: Some(admin_stop),
     })
+}
+
+/// Runs `make()`'s future on a new OS thread with its own single-threaded tokio runtime (the
+/// health runner, the admin server and each DNS worker live like this).
+pub(crate) fn on_own_thread<F, Fut>(name: &str, make: F) -> io::Result<JoinHandle<()>>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let label = name.to_string();
+    std::thread::Builder::new()
+        .name(label.clone())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(make()),
+                Err(e) => error!(thread = %label, error = %e, "cannot start a runtime"),
+            }
+        })
 }

@@ -364,71 +364,59 @@ pub fn start(
         .as_ref()
         .filter(|c| c.watch)
         .map(|c| c.zones_dir.clone());
-    let thread = std::thread::Builder::new()
-        .name("gslbd-admin".into())
-        .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    warn!(error = %e, "cannot start the admin runtime");
-                    return;
-                }
-            };
-            rt.block_on(async move {
-                let mut tasks = tokio::task::JoinSet::new();
-                let mut http = None;
-                if let Some(l) = listener {
-                    match tokio::net::TcpListener::from_std(l) {
-                        Ok(l) => {
-                            let app = router(control.clone());
-                            let mut st = stop.clone();
-                            http = Some(tokio::spawn(async move {
-                                let _ = axum::serve(l, app)
-                                    .with_graceful_shutdown(async move {
-                                        let _ = st.wait_for(|s| *s).await;
-                                    })
-                                    .await;
-                            }));
-                        }
-                        Err(e) => warn!(error = %e, "admin listener"),
+    let thread = crate::server::on_own_thread("gslbd-admin", move || {
+        async move {
+            let mut tasks = tokio::task::JoinSet::new();
+            let mut http = None;
+            if let Some(l) = listener {
+                match tokio::net::TcpListener::from_std(l) {
+                    Ok(l) => {
+                        let app = router(control.clone());
+                        let mut st = stop.clone();
+                        http = Some(tokio::spawn(async move {
+                            let _ = axum::serve(l, app)
+                                .with_graceful_shutdown(async move {
+                                    let _ = st.wait_for(|s| *s).await;
+                                })
+                                .await;
+                        }));
                     }
+                    Err(e) => warn!(error = %e, "admin listener"),
                 }
-                let c = control.clone();
-                tasks.spawn(async move {
-                    let mut tick = tokio::time::interval(Duration::from_secs(5));
-                    loop {
-                        tick.tick().await;
-                        c.sample_answers();
-                    }
-                });
-                if sighup {
-                    let c = control.clone();
-                    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-                        Ok(mut hup) => {
-                            tasks.spawn(async move {
-                                while hup.recv().await.is_some() {
-                                    info!("SIGHUP: reloading");
-                                    c.reload("sighup").await;
-                                }
-                            });
-                        }
-                        Err(e) => warn!(error = %e, "cannot handle SIGHUP"),
-                    }
+            }
+            let c = control.clone();
+            tasks.spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(5));
+                loop {
+                    tick.tick().await;
+                    c.sample_answers();
                 }
-                if let Some(dir) = watch_dir {
-                    tasks.spawn(watch_zones(control.clone(), dir));
-                }
-                let _ = stop.wait_for(|s| *s).await;
-                // Give the HTTP server its graceful shutdown (bounded), then end the rest.
-                if let Some(h) = http {
-                    let _ = tokio::time::timeout(Duration::from_secs(2), h).await;
-                }
-                tasks.abort_all();
             });
-        })?;
+            if sighup {
+                let c = control.clone();
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+                    Ok(mut hup) => {
+                        tasks.spawn(async move {
+                            while hup.recv().await.is_some() {
+                                info!("SIGHUP: reloading");
+                                c.reload("sighup").await;
+                            }
+                        });
+                    }
+                    Err(e) => warn!(error = %e, "cannot handle SIGHUP"),
+                }
+            }
+            if let Some(dir) = watch_dir {
+                tasks.spawn(watch_zones(control.clone(), dir));
+            }
+            let _ = stop.wait_for(|s| *s).await;
+            // Give the HTTP server its graceful shutdown (bounded), then end the rest.
+            if let Some(h) = http {
+                let _ = tokio::time::timeout(Duration::from_secs(2), h).await;
+            }
+            tasks.abort_all();
+        }
+    })?;
     if let Some(a) = addr {
         info!(addr = %a, "admin listening");
     }

@@ -9,7 +9,7 @@ use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
 use crate::geo::Ecs;
 use crate::health::HealthSnapshot;
-use crate::steer::{self, Family, hash};
+use crate::steer::{self, Family};
 use crate::zone::{Found, Service, Zone, ZoneSet, vip_rdata};
 
 /// CNAME chains inside one zone are followed at most this far (loops end here too).
@@ -187,19 +187,11 @@ fn answer_service(
         }
     };
     let addr = client.locate_addr();
-    let (catchment, geo_scope) = svc.geomap.locate(addr);
+    let (inputs, geo_scope) =
+        steer::Inputs::for_client(svc, &zone.regions, health, family, addr, now);
     if let Some(ecs) = client.ecs.filter(|e| e.source_prefix > 0) {
         resp.scope = scope_for(svc, ecs.addr, geo_scope);
     }
-    let inputs = steer::Inputs {
-        svc,
-        regions: &zone.regions,
-        catchment,
-        health,
-        family,
-        client_hash: hash::client_hash(addr, svc.hash_prefix.0, svc.hash_prefix.1),
-        now,
-    };
     let decision = steer::decide(&inputs, &mut rand::rng(), &mut ());
     if let Some(target) = &decision.cname {
         resp.answers.push(Record::from_rdata(

@@ -301,45 +301,17 @@ pub fn start(
         status: status.clone(),
         served: served.clone(),
     };
-    let mut agg = Aggregator {
-        cfg,
-        start: Instant::now(),
-        zones: zones.clone(),
-        targets: HashMap::new(),
-        overrides: HashMap::new(),
-        loads: HashMap::new(),
-        transitions: VecDeque::new(),
-        transition_counts: HashMap::new(),
-        served,
-        status,
-        tx,
-        generation: 0,
-        state_text: None,
-    };
+    let mut agg = Aggregator::new(zones.clone(), cfg, served, status, tx);
     // Overrides from the state file count before the first answer.
     agg.read_state_file();
     agg.publish();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let thread = std::thread::Builder::new()
-        .name("gslbd-health".into())
-        .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    warn!(error = %e, "cannot start the health runtime");
-                    return;
-                }
-            };
-            rt.block_on(async move {
-                agg.sync_targets(true);
-                agg.publish();
-                let _ = ready_tx.send(());
-                agg.run(rx).await;
-            });
-        })?;
+    let thread = crate::server::on_own_thread("gslbd-health", move || async move {
+        agg.sync_targets(true);
+        agg.publish();
+        let _ = ready_tx.send(());
+        agg.run(rx).await;
+    })?;
     let _ = ready_rx.recv_timeout(Duration::from_secs(5));
     Ok((handle, thread))
 }
@@ -353,21 +325,7 @@ pub fn initial(zones: Arc<ZoneSet>, cfg: RunnerConfig) -> (Arc<Served>, Arc<Heal
         health: Arc::new(HealthSnapshot::all_up(zones.region_count())),
     }));
     let status = Arc::new(ArcSwap::from_pointee(HealthStatus::default()));
-    let mut agg = Aggregator {
-        cfg,
-        start: Instant::now(),
-        zones,
-        targets: HashMap::new(),
-        overrides: HashMap::new(),
-        loads: HashMap::new(),
-        transitions: VecDeque::new(),
-        transition_counts: HashMap::new(),
-        served,
-        status,
-        tx,
-        generation: 0,
-        state_text: None,
-    };
+    let mut agg = Aggregator::new(zones, cfg, served, status, tx);
     agg.read_state_file();
     agg.sync_targets(false);
     agg.publish();
@@ -375,6 +333,30 @@ pub fn initial(zones: Arc<ZoneSet>, cfg: RunnerConfig) -> (Arc<Served>, Arc<Heal
 }
 
 impl Aggregator {
+    fn new(
+        zones: Arc<ZoneSet>,
+        cfg: RunnerConfig,
+        served: Arc<ArcSwap<Served>>,
+        status: Arc<ArcSwap<HealthStatus>>,
+        tx: mpsc::UnboundedSender<Cmd>,
+    ) -> Self {
+        Self {
+            cfg,
+            start: Instant::now(),
+            zones,
+            targets: HashMap::new(),
+            overrides: HashMap::new(),
+            loads: HashMap::new(),
+            transitions: VecDeque::new(),
+            transition_counts: HashMap::new(),
+            served,
+            status,
+            tx,
+            generation: 0,
+            state_text: None,
+        }
+    }
+
     fn now(&self) -> Duration {
         self.start.elapsed()
     }

@@ -203,6 +203,31 @@ pub struct Inputs<'a> {
     pub now: Instant,
 }
 
+impl<'a> Inputs<'a> {
+    /// The inputs for a client at `addr`: its catchment from the service's geo map and the hash of
+    /// its network. Also returns the geo map's ECS scope for that address.
+    pub fn for_client(
+        svc: &'a Service,
+        regions: &'a [Region],
+        health: &'a HealthSnapshot,
+        family: Family,
+        addr: std::net::IpAddr,
+        now: Instant,
+    ) -> (Self, u8) {
+        let (catchment, geo_scope) = svc.geomap.locate(addr);
+        let inputs = Inputs {
+            svc,
+            regions,
+            catchment,
+            health,
+            family,
+            client_hash: hash::client_hash(addr, svc.hash_prefix.0, svc.hash_prefix.1),
+            now,
+        };
+        (inputs, geo_scope)
+    }
+}
+
 type Cands = SmallVec<[usize; 16]>;
 
 /// Decides one answer. `rng` is used by `weighted` only.

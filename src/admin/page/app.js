@@ -160,10 +160,10 @@
     const newest = Math.max(...done.map((p) => p.last.at));
     if (!failed.length) {
       const what = probes.length > 1 ? probes.length + " probes ok" : "probe ok";
-      return h("span", { class: "rcard-probe", "data-ok": "true" }, "✓ " + what + " · " + fmtAgo(now - newest));
+      return h("span", { class: "rcard-probe", "data-ok": "true", title: "last probe " + fmtAgo(now - newest) }, "✓ " + what);
     }
     const reasons = [...new Set(failed.map((p) => p.last.reason || "failed"))].join(", ");
-    const what = probes.length > 1 ? failed.length + "/" + probes.length + " failing: " : "";
+    const what = probes.length > 1 ? failed.length + "/" + probes.length + " failing · " : "";
     const title = failed.map((p) => (p.last.reason || "failed") + ": " + p.last.detail).join("\n");
     return h("span", { class: "rcard-probe", "data-ok": "false", title }, "✗ " + what + reasons);
   }
@@ -266,6 +266,28 @@
     return text.length * px * (bold ? 0.6 : 0.55);
   }
 
+  // The rendered width of an SVG text element (laid out once in the marker layer), or the
+  // estimate when the browser cannot tell.
+  function measure(textEl, estimate) {
+    // Inside a marker group, so that the label styles apply.
+    const probe = s("g", { class: "marker", visibility: "hidden" }, textEl);
+    markerLayer.appendChild(probe);
+    let w = 0;
+    try {
+      w = textEl.getComputedTextLength();
+    } catch (e) {
+      w = 0;
+    }
+    markerLayer.removeChild(probe);
+    return w > 0 ? w : estimate;
+  }
+
+  function place(textEl, x, y) {
+    textEl.setAttribute("x", x.toFixed(1));
+    textEl.setAttribute("y", y.toFixed(1));
+    return textEl;
+  }
+
   function overlaps(a, b) {
     return a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
   }
@@ -282,12 +304,20 @@
     for (const it of items) {
       const { r, x, y, st } = it;
       const n = (r.vips || []).length;
-      const detail =
-        (r.override !== "auto" ? r.override + " · " : "") +
-        vipsUp(r) + "/" + n + " VIPs up · " + fmtMs(r.rtt_ms) + " · load " + fmtLoad(r.load);
+      const parts = [];
+      if (r.override !== "auto") parts.push(r.override);
+      parts.push(vipsUp(r) + "/" + n + " VIPs up");
+      if (r.rtt_ms !== null && r.rtt_ms !== undefined) parts.push(fmtMs(r.rtt_ms));
+      if (r.load !== null && r.load !== undefined) parts.push("load " + fmtLoad(r.load));
+      const detail = parts.join(" · ");
       const stateText = STATE_LABEL[st].toUpperCase();
-      const nameW = textWidth(r.name, 13, true);
-      const w = Math.max(nameW + 8 + textWidth(stateText, 9.5, true), textWidth(detail, 10.5, false)) + 16;
+      const nameEl = s("text", { class: "label-name" }, r.name);
+      const stateEl = s("text", { class: "label-state" }, stateText);
+      const detailEl = s("text", { class: "label-detail" }, detail);
+      const nameW = measure(nameEl, textWidth(r.name, 13, true));
+      const stateW = measure(stateEl, textWidth(stateText, 9.5, true));
+      const detailW = measure(detailEl, textWidth(detail, 10.5, false));
+      const w = Math.ceil(Math.max(nameW + 7 + stateW, detailW) + 16);
       const hgt = 38;
       const gap = 12;
       const candidates = [
@@ -330,9 +360,9 @@
           s("circle", { class: "halo", cx: x, cy: y, r: 12 }),
           s("circle", { class: "dot", cx: x, cy: y, r: 5.5 }),
           s("rect", { class: "label-bg", x: box.x, y: box.y, width: box.w, height: box.h, rx: 5 }),
-          s("text", { class: "label-name", x: box.x + 8, y: box.y + 16 }, r.name),
-          s("text", { class: "label-state", x: box.x + 8 + nameW + 8, y: box.y + 15.5 }, stateText),
-          s("text", { class: "label-detail", x: box.x + 8, y: box.y + 31 }, detail),
+          place(nameEl, box.x + 8, box.y + 16),
+          place(stateEl, box.x + 8 + nameW + 7, box.y + 15.5),
+          place(detailEl, box.x + 8, box.y + 31),
         ),
       );
     }
