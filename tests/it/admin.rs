@@ -767,13 +767,15 @@ fn twenty_reloads_under_load_lose_no_query() {
         ),
     )
     .unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gslbd"))
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = Spawned(
+        std::process::Command::new(env!("CARGO_BIN_EXE_gslbd"))
+            .args(["serve", "--config"])
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let dns: SocketAddr = format!("127.0.0.1:{dport}").parse().unwrap();
     let admin: SocketAddr = format!("127.0.0.1:{aport}").parse().unwrap();
     wait_txt(dns, "gen0-end");
@@ -800,7 +802,7 @@ fn twenty_reloads_under_load_lose_no_query() {
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
-    let status = child.wait().unwrap();
+    let status = child.wait();
     assert!(status.success(), "{status}");
     eprintln!(
         "20 reloads (SIGHUP, API, file watch) under load: {total} queries, {bad} failed or wrong"
@@ -829,13 +831,15 @@ fn sigterm_answers_the_query_in_flight_and_exits_cleanly() {
         ),
     )
     .unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gslbd"))
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = Spawned(
+        std::process::Command::new(env!("CARGO_BIN_EXE_gslbd"))
+            .args(["serve", "--config"])
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let dns: SocketAddr = format!("127.0.0.1:{dport}").parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while udp_raw(
@@ -866,7 +870,7 @@ fn sigterm_answers_the_query_in_flight_and_exits_cleanly() {
     let m = hickory_proto::op::Message::from_vec(&body).unwrap();
     assert_eq!(addrs(&m).len(), 2);
     let t0 = Instant::now();
-    let status = child.wait().unwrap();
+    let status = child.wait();
     assert!(status.success(), "exit status {status}");
     assert!(
         t0.elapsed() < Duration::from_secs(6),

@@ -190,13 +190,15 @@ fn the_built_binary_serves_the_example_over_udp_and_tcp() {
         sample_mmdb().display()
     );
     write(dir.path(), "gslbd.toml", &cfg);
-    let mut child = gslbd()
-        .args(["serve", "--config"])
-        .arg(dir.path().join("gslbd.toml"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Spawned(
+        gslbd()
+            .args(["serve", "--config"])
+            .arg(dir.path().join("gslbd.toml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
     let q = Q::new("www.gslb.example.", RecordType::A).ecs("85.214.1.0/24");
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -215,7 +217,7 @@ fn the_built_binary_serves_the_example_over_udp_and_tcp() {
     assert_eq!(addrs(&tcp), addrs(&answer));
     // SIGTERM: a clean exit with status 0.
     unsafe_kill_term(child.id());
-    let status = child.wait().unwrap();
+    let status = child.wait();
     assert!(status.success(), "exit status {status}");
 }
 

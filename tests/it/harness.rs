@@ -264,3 +264,27 @@ pub fn rrs(records: &[hickory_proto::rr::Record]) -> Vec<String> {
         .map(|r| format!("{} {} {}", r.name, r.record_type(), r.data))
         .collect()
 }
+
+/// A spawned `gslbd` process that is killed when dropped, so a failing test leaves nothing
+/// running.
+pub struct Spawned(pub std::process::Child);
+
+impl Spawned {
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Waits for exit (after the test sent a signal itself).
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.0.wait().expect("wait for gslbd")
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
