@@ -87,8 +87,20 @@ pub fn router(control: Arc<Control>) -> Router {
         .with_state(state)
 }
 
+/// Headers of everything the page is made of: no caching across upgrades, nothing loaded from
+/// elsewhere, no sniffing.
+const PAGE_HEADERS: [(header::HeaderName, &str); 3] = [
+    (header::CACHE_CONTROL, "no-cache"),
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
+    ),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+];
+
 async fn page() -> Response {
     (
+        PAGE_HEADERS,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
         include_str!("page/index.html"),
     )
@@ -193,6 +205,8 @@ async fn status(State(s): State<AppState>) -> Response {
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_s": c.started.elapsed().as_secs_f64(),
+        // The clock of transitions[].at and probe.last.at.
+        "health_now_s": c.health.started.elapsed().as_secs_f64(),
         "config_file": c.config_file.as_ref().map(|p| p.display().to_string()),
         "last_reload": **c.last_reload.load(),
         "tcp": { "accepted": c.tcp.accepted.load(std::sync::atomic::Ordering::Relaxed), "open": c.tcp.open.load(std::sync::atomic::Ordering::Relaxed) },

@@ -171,6 +171,8 @@ pub struct RunnerConfig {
 #[derive(Clone)]
 pub struct HealthHandle {
     cmd: mpsc::UnboundedSender<Cmd>,
+    /// When the runner started: `transitions[].at` and `last.at` count seconds from here.
+    pub started: Instant,
     pub status: Arc<ArcSwap<HealthStatus>>,
     pub served: Arc<ArcSwap<Served>>,
 }
@@ -296,12 +298,19 @@ pub fn start(
         health: Arc::new(HealthSnapshot::all_up(zones.region_count())),
     }));
     let status = Arc::new(ArcSwap::from_pointee(HealthStatus::default()));
+    let mut agg = Aggregator::new(
+        zones.clone(),
+        cfg,
+        served.clone(),
+        status.clone(),
+        tx.clone(),
+    );
     let handle = HealthHandle {
-        cmd: tx.clone(),
-        status: status.clone(),
-        served: served.clone(),
+        cmd: tx,
+        started: agg.start,
+        status,
+        served,
     };
-    let mut agg = Aggregator::new(zones.clone(), cfg, served, status, tx);
     // Overrides from the state file count before the first answer.
     agg.read_state_file();
     agg.publish();

@@ -31,7 +31,9 @@
     for (const k in attrs) {
       const v = attrs[k];
       if (v === null || v === undefined || v === false) continue;
-      e.setAttribute(k, v === true ? "" : String(v));
+      // Styles through the CSSOM, which a Content-Security-Policy without 'unsafe-inline' allows.
+      if (k === "style") e.style.cssText = String(v);
+      else e.setAttribute(k, v === true ? "" : String(v));
     }
   }
 
@@ -292,17 +294,58 @@
     return a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
   }
 
+  const PRIORITY = { down: 0, partial: 1, drained: 2, up: 3 };
+
+  // Candidate label boxes around a dot at (x, y): close first, then further out on a leader.
+  function* labelSpots(x, y, w, hgt) {
+    for (const d of [10, 26, 46, 72, 104]) {
+      const k = d * 0.72;
+      yield { x: x + d, y: y - hgt / 2 };
+      yield { x: x - d - w, y: y - hgt / 2 };
+      yield { x: x + k, y: y - k - hgt };
+      yield { x: x - k - w, y: y - k - hgt };
+      yield { x: x + k, y: y + k };
+      yield { x: x - k - w, y: y + k };
+      yield { x: x - w / 2, y: y - d - hgt };
+      yield { x: x - w / 2, y: y + d };
+    }
+  }
+
   function renderMap(d, states) {
     markerLayer.textContent = "";
     const items = d.regions.map((r) => {
-      const [x, y] = W.project(r.lat, r.lon);
+      const [x, y] = W.projectVisible(r.lat, r.lon);
       return { r, x, y, st: states.get(regionKey(r)) };
     });
-    // Dots first so that labels avoid every dot, then labels placed greedily (north first).
-    const taken = items.map((it) => ({ x: it.x - 9, y: it.y - 9, w: 18, h: 18 }));
-    items.sort((a, b) => a.y - b.y);
-    for (const it of items) {
-      const { r, x, y, st } = it;
+    // With many regions the labels carry the name and state only; the details are beside the map.
+    const compact = items.length > 8;
+    const dots = s("g", { class: "dots" });
+    const labels = s("g", { class: "labels" });
+    markerLayer.appendChild(dots);
+    markerLayer.appendChild(labels);
+    // Every dot is placed first so that no label covers one.
+    const taken = items.map((it) => ({ x: it.x - 8, y: it.y - 8, w: 16, h: 16 }));
+    for (const { r, x, y, st } of items) {
+      const vipText = (r.vips || []).map((v) => v.addr + " " + (vipOk(v) ? "up" : "down")).join(", ");
+      const title =
+        r.zone + "/" + r.name + ": " + st + " (override " + r.override + ")\nVIPs: " + vipText +
+        "\nRTT " + fmtMs(r.rtt_ms) + ", load " + fmtLoad(r.load);
+      dots.appendChild(
+        s(
+          "g",
+          Object.assign({ class: "marker" }, regionAttrs(r, st, "marker")),
+          s("title", null, title),
+          s("circle", { class: "halo", cx: x.toFixed(1), cy: y.toFixed(1), r: 12 }),
+          s("circle", { class: "dot", cx: x.toFixed(1), cy: y.toFixed(1), r: 5.5 }),
+        ),
+      );
+    }
+    // Labels, the most urgent first, each at the first free spot; one that fits nowhere is left
+    // out (its dot keeps a tooltip and the region is listed beside the map).
+    items.sort((a, b) => PRIORITY[a.st] - PRIORITY[b.st] || a.y - b.y);
+    const inside = (b) => b.x >= 2 && b.y >= 2 && b.x + b.w <= W.WIDTH - 2 && b.y + b.h <= W.HEIGHT - 2;
+    const free = (b) => inside(b) && !taken.some((t) => overlaps(t, { x: b.x - 2, y: b.y - 2, w: b.w + 4, h: b.h + 4 }));
+    for (const { r, x, y, st } of items) {
       const n = (r.vips || []).length;
       const parts = [];
       if (r.override !== "auto") parts.push(r.override);
@@ -313,56 +356,35 @@
       const stateText = STATE_LABEL[st].toUpperCase();
       const nameEl = s("text", { class: "label-name" }, r.name);
       const stateEl = s("text", { class: "label-state" }, stateText);
-      const detailEl = s("text", { class: "label-detail" }, detail);
+      const detailEl = compact ? null : s("text", { class: "label-detail" }, detail);
       const nameW = measure(nameEl, textWidth(r.name, 13, true));
       const stateW = measure(stateEl, textWidth(stateText, 9.5, true));
-      const detailW = measure(detailEl, textWidth(detail, 10.5, false));
+      const detailW = compact ? 0 : measure(detailEl, textWidth(detail, 10.5, false));
       const w = Math.ceil(Math.max(nameW + 7 + stateW, detailW) + 16);
-      const hgt = 38;
-      const gap = 12;
-      const candidates = [
-        { x: x + gap, y: y - hgt / 2 },
-        { x: x - gap - w, y: y - hgt / 2 },
-        { x: x - w / 2, y: y - gap - hgt },
-        { x: x - w / 2, y: y + gap },
-        { x: x + gap, y: y - hgt - 4 },
-        { x: x + gap, y: y + 4 },
-        { x: x - gap - w, y: y - hgt - 4 },
-        { x: x - gap - w, y: y + 4 },
-      ];
-      const inside = (b) => b.x >= 2 && b.y >= 2 && b.x + b.w <= W.WIDTH - 2 && b.y + b.h <= W.HEIGHT - 2;
+      const hgt = compact ? 23 : 38;
       let box = null;
-      for (const c of candidates) {
+      for (const c of labelSpots(x, y, w, hgt)) {
         const b = { x: c.x, y: c.y, w, h: hgt };
-        if (inside(b) && !taken.some((t) => overlaps(t, b))) {
+        if (free(b)) {
           box = b;
           break;
         }
       }
-      if (!box) {
-        const c = candidates.find((c) => inside({ x: c.x, y: c.y, w, h: hgt })) || candidates[0];
-        box = { x: c.x, y: c.y, w, h: hgt };
-      }
+      if (!box) continue;
       taken.push(box);
-      // The leader runs from the dot to the nearest point of the label box.
+      // A leader from the dot to the nearest point of the label when it stands off.
       const lx = Math.min(Math.max(x, box.x), box.x + box.w);
       const ly = Math.min(Math.max(y, box.y), box.y + box.h);
-      const vipText = (r.vips || []).map((v) => v.addr + " " + (vipOk(v) ? "up" : "down")).join(", ");
-      const title =
-        r.zone + "/" + r.name + ": " + st + " (override " + r.override + ")\nVIPs: " + vipText +
-        "\nRTT " + fmtMs(r.rtt_ms) + ", load " + fmtLoad(r.load);
-      markerLayer.appendChild(
+      const far = Math.hypot(lx - x, ly - y) > 12;
+      labels.appendChild(
         s(
           "g",
-          Object.assign({ class: "marker" }, regionAttrs(r, st, "marker")),
-          s("title", null, title),
-          s("line", { class: "leader", x1: x, y1: y, x2: lx, y2: ly }),
-          s("circle", { class: "halo", cx: x, cy: y, r: 12 }),
-          s("circle", { class: "dot", cx: x, cy: y, r: 5.5 }),
-          s("rect", { class: "label-bg", x: box.x, y: box.y, width: box.w, height: box.h, rx: 5 }),
+          Object.assign({ class: "marker map-label" }, regionAttrs(r, st, "label")),
+          far ? s("line", { class: "leader", x1: x.toFixed(1), y1: y.toFixed(1), x2: lx.toFixed(1), y2: ly.toFixed(1) }) : null,
+          s("rect", { class: "label-bg", x: box.x.toFixed(1), y: box.y.toFixed(1), width: box.w, height: box.h, rx: 5 }),
           place(nameEl, box.x + 8, box.y + 16),
           place(stateEl, box.x + 8 + nameW + 7, box.y + 15.5),
-          place(detailEl, box.x + 8, box.y + 31),
+          compact ? null : place(detailEl, box.x + 8, box.y + 31),
         ),
       );
     }
@@ -415,7 +437,7 @@
             { class: "rcard-stats" },
             h("span", null, "RTT ", h("b", null, fmtMs(r.rtt_ms))),
             h("span", null, "load ", loadView(r)),
-            probeBrief(r, d.uptime_s),
+            probeBrief(r, d.health_now_s ?? d.uptime_s),
           ),
         );
       }),
@@ -423,7 +445,7 @@
   }
 
   function renderTable(d, states) {
-    const now = d.uptime_s;
+    const now = d.health_now_s ?? d.uptime_s;
     const body = $("regions-body");
     if (!d.regions.length) {
       replace(body, h("tr", null, h("td", { colspan: 8, class: "empty" }, "No regions configured.")));
@@ -524,7 +546,7 @@
         h(
           "li",
           { "data-target": t.target, "data-to": t.to },
-          h("span", { class: "tr-when", title: "at " + t.at.toFixed(1) + " s after start" }, fmtAgo(d.uptime_s - t.at)),
+          h("span", { class: "tr-when", title: "at " + t.at.toFixed(1) + " s after start" }, fmtAgo((d.health_now_s ?? d.uptime_s) - t.at)),
           h(
             "span",
             { class: "tr-main" },

@@ -17,6 +17,13 @@
     return [(lon + 180) * SCALE, (LAT_TOP - lat) * SCALE];
   }
 
+  // Like project, but kept on the visible map (a region in Antarctica sits on its lower edge).
+  function projectVisible(lat, lon) {
+    const clampedLat = Math.min(LAT_TOP - 1.5, Math.max(LAT_BOTTOM + 1.5, lat));
+    const clampedLon = Math.min(178.5, Math.max(-178.5, lon));
+    return project(clampedLat, clampedLon);
+  }
+
   // Land, as [lon, lat] vertices.
   const LAND = {
     "north-america": [
@@ -303,5 +310,5 @@
     svg.appendChild(water);
   }
 
-  window.GslbWorld = { project, drawBase, WIDTH, HEIGHT, SVG_NS, el };
+  window.GslbWorld = { project, projectVisible, drawBase, WIDTH, HEIGHT, SVG_NS, el };
 })();
