@@ -4,14 +4,14 @@
 //! Each worker is an OS thread with a single-threaded tokio runtime and its own `SO_REUSEPORT`
 //! UDP and TCP sockets on every listen address, so the kernel spreads queries over workers and a
 //! query never crosses threads (measured cheaper than one multi-threaded runtime; see
-//! FIELD-NOTES). hickory's `Server` drives the sockets; [`crate::dns::GslbHandler`] answers.
+//! FIELD-NOTES). gslbd's own loops ([`crate::dns::udp`], [`crate::dns::tcp`]) drive the sockets
+//! and hand hickory `Request`s to [`crate::dns::GslbHandler`] (a hickory `RequestHandler`).
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use hickory_server::Server;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::watch;
 use tracing::{error, info};
@@ -131,13 +131,12 @@ pub fn start(config: &ServerConfig, shared: Arc<Shared>) -> io::Result<Running> 
     let mut handles = Vec::new();
     for (w, socks) in per_worker.into_iter().enumerate() {
         let handler = GslbHandler::new(shared.clone());
-        let mut stop_rx = stop_rx.clone();
+        let stop_rx = stop_rx.clone();
         let tcp_timeout = config.tcp_timeout;
         let tcp_limits = config.tcp_limits;
         let tcp = tcp.clone();
         let handle = on_own_thread(&format!("gslbd-dns-{w}"), move || async move {
-            let mut server = Server::new(handler.clone());
-            let mut tcp_tasks = Vec::new();
+            let mut tasks = Vec::new();
             for (udp, listener) in socks {
                 let udp: std::net::UdpSocket = udp.into();
                 let listener: std::net::TcpListener = listener.into();
@@ -146,8 +145,12 @@ pub fn start(config: &ServerConfig, shared: Arc<Shared>) -> io::Result<Running> 
                     tokio::net::TcpListener::from_std(listener),
                 ) {
                     (Ok(u), Ok(t)) => {
-                        server.register_socket(u);
-                        tcp_tasks.push(tokio::spawn(crate::dns::tcp::serve(
+                        tasks.push(tokio::spawn(crate::dns::udp::serve(
+                            u,
+                            handler.clone(),
+                            stop_rx.clone(),
+                        )));
+                        tasks.push(tokio::spawn(crate::dns::tcp::serve(
                             t,
                             handler.clone(),
                             tcp_timeout,
@@ -162,15 +165,7 @@ pub fn start(config: &ServerConfig, shared: Arc<Shared>) -> io::Result<Running> 
                     }
                 }
             }
-            tokio::select! {
-                r = server.block_until_done() => {
-                    if let Err(e) = r { error!(worker = w, error = %e, "DNS worker stopped"); }
-                }
-                _ = stop_rx.wait_for(|s| *s) => {
-                    let _ = server.shutdown_gracefully().await;
-                }
-            }
-            for t in tcp_tasks {
+            for t in tasks {
                 let _ = t.await;
             }
         })?;

@@ -744,6 +744,7 @@ pub fn compile_zone_file_text(
     let mut negative_soa = soa.clone();
     negative_soa.ttl = soa.ttl.min(minimum);
     let has_cuts = nodes.iter().any(|(_, n)| n.cut);
+    let max_labels = nodes.keys().map(|n| n.num_labels()).max().unwrap_or(0);
     Ok(Zone {
         origin,
         lower_origin: lorigin,
@@ -755,6 +756,7 @@ pub fn compile_zone_file_text(
         services,
         expects,
         has_cuts,
+        max_labels,
     })
 }
 

@@ -230,14 +230,20 @@ fn answer_service(
 /// location, raised to the hashed network length when it depends on the client's hash (sticky,
 /// shed), 0 when it depends on neither (priority, weighted without geo rules…).
 pub fn scope_for(svc: &Service, ecs_addr: IpAddr, geo_scope: u8) -> u8 {
+    let located_as_v4 = crate::geo::canonical(ecs_addr).is_ipv4();
     let mut scope = if svc.uses_location() { geo_scope } else { 0 };
     if svc.uses_client_hash() {
-        let hashed = if crate::geo::canonical(ecs_addr).is_ipv4() {
+        let hashed = if located_as_v4 {
             svc.hash_prefix.0
         } else {
             svc.hash_prefix.1
         };
         scope = scope.max(hashed);
+    }
+    // An IPv4-mapped IPv6 address (family 2, ::ffff:a.b.c.d) is located as IPv4: its scope
+    // counts the 96 bits in front as well.
+    if ecs_addr.is_ipv6() && located_as_v4 && scope > 0 {
+        scope = scope.saturating_add(96).min(128);
     }
     scope
 }

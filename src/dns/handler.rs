@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::{Edns, Metadata, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{DNSClass, Record, RecordType};
 use hickory_server::net::NetError;
 use hickory_server::net::runtime::Time;
@@ -140,7 +140,22 @@ impl RequestHandler for GslbHandler {
             None => resp.rcode,
         };
 
-        let mut builder = MessageResponseBuilder::new(&request.queries, None);
+        // Echo the question only when there is exactly one: an error about several (or a
+        // malformed one) must not grow with them past the client's limit.
+        let no_questions = hickory_server::zone_handler::Queries::read(
+            &mut hickory_proto::serialize::binary::BinDecoder::new(&[]),
+            0,
+        )
+        .ok();
+        let echo = match &no_questions {
+            Some(none)
+                if request.queries.len() != 1 || question_has_pointer(request.as_slice()) =>
+            {
+                none
+            }
+            _ => &request.queries,
+        };
+        let mut builder = MessageResponseBuilder::new(echo, None);
         if let Some(e) = &resp_edns {
             builder.edns(e);
         }
@@ -254,16 +269,22 @@ impl GslbHandler {
             // One question per message (RFC 9619); zero or several is a format error.
             return fail(ResponseCode::FormErr);
         }
+        if question_has_pointer(request.as_slice()) {
+            // The only name before a lone question is none: a compression pointer there points
+            // into the header, which is not a name (RFC 1035 §4.1.4 points at prior names).
+            return fail(ResponseCode::FormErr);
+        }
         let mut ecs = None;
-        if request
-            .edns
-            .as_ref()
-            .is_some_and(|e| e.option(EdnsCode::Subnet).is_some())
-        {
-            match ecs::find_raw_ecs(request.as_slice()).map(ecs::parse_ecs) {
-                Some(Ok(e)) => ecs = Some(e),
-                // RFC 7871 §7.1.1: malformed ECS → FORMERR.
-                Some(Err(_)) | None => return fail(ResponseCode::FormErr),
+        if request.edns.is_some() {
+            match ecs::scan_opt(request.as_slice()) {
+                Ok(None) => {}
+                Ok(Some(data)) => match ecs::parse_ecs(data) {
+                    Ok(e) => ecs = Some(e),
+                    // RFC 7871 §7.1.1: malformed ECS → FORMERR.
+                    Err(_) => return fail(ResponseCode::FormErr),
+                },
+                // RFC 6891 §6.1.2 / RFC 7871 §7.1.1: broken option framing, several ECS options.
+                Err(_) => return fail(ResponseCode::FormErr),
             }
         }
         if ecs.is_some() {
@@ -285,8 +306,10 @@ impl GslbHandler {
                 g.unzoned.count(qtype, ResponseCode::Refused);
                 return (Response::refused(), ecs, None);
             }
-            // RFC 6891 §6.1.1: OPT is a pseudo-RR, never a question.
-            RecordType::OPT => {
+            // RFC 6891 §6.1.1: OPT is a pseudo-RR, never a question; TSIG (RFC 8945) and TKEY
+            // (RFC 2930) are transaction meta-types with no data to ask for (BIND answers
+            // FORMERR too).
+            RecordType::OPT | RecordType::TSIG | RecordType::Unknown(249) => {
                 g.unzoned.count(qtype, ResponseCode::FormErr);
                 return (
                     Response::default(),
@@ -419,9 +442,10 @@ impl ResponseHandler for Collect {
     }
 }
 
-/// Request bytes → response bytes, the whole way through the handler, as a transport would.
-/// `None` when the message gets no answer (shorter than a header, or a response). Used by the
-/// fuzz targets and benchmarks.
+/// Request bytes → response bytes, the whole way through the handler, as the UDP and TCP loops,
+/// the fuzz targets and the benchmarks use it. `None` when the bytes do not parse as a request
+/// (the transport answers FORMERR when the header reads) or are a response; an empty answer when
+/// the handler sent nothing (dropped by RRL).
 pub async fn respond_to_bytes(
     handler: &GslbHandler,
     bytes: &[u8],
@@ -440,4 +464,32 @@ pub async fn respond_to_bytes(
         .handle_request::<_, hickory_server::net::runtime::TokioTime>(&request, out.clone())
         .await;
     out.0.lock().ok().map(|mut b| std::mem::take(&mut *b))
+}
+
+/// A FORMERR header for a message whose 12-byte header is readable and that is not a response
+/// (RFC 1035 §4.1.1): the query's ID, opcode and RD, no records. `None` when there is nothing to
+/// answer.
+pub fn formerr(msg: &[u8]) -> Option<[u8; 12]> {
+    if msg.len() < 12 || msg[2] & 0x80 != 0 {
+        return None;
+    }
+    let mut h = [0u8; 12];
+    h[0] = msg[0];
+    h[1] = msg[1];
+    h[2] = 0x80 | (msg[2] & 0x79); // QR, the opcode and RD of the query
+    h[3] = 1; // FORMERR
+    Some(h)
+}
+
+/// Whether the first question's name, as sent, contains a compression pointer.
+fn question_has_pointer(msg: &[u8]) -> bool {
+    let mut pos = 12;
+    while let Some(&len) = msg.get(pos) {
+        match len {
+            0 => return false,
+            l if l & 0xc0 == 0xc0 => return true,
+            l => pos += 1 + usize::from(l),
+        }
+    }
+    false
 }

@@ -8,6 +8,7 @@ pub mod answer;
 pub mod handler;
 pub mod rrl;
 pub mod tcp;
+pub mod udp;
 
 pub use answer::{Client, Response, answer};
 pub use handler::{GslbHandler, Shared};

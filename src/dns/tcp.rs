@@ -167,8 +167,10 @@ async fn connection(
             Err(_) => {
                 // A header we can read but a body we cannot: FORMERR (RFC 1035 §4.1.1), then
                 // close, since the stream may be out of step. Less than a header: just close.
-                if let Some(reply) = formerr(&msg) {
-                    let _ = stream.write_all(&reply).await;
+                if let Some(reply) = super::handler::formerr(&msg) {
+                    let mut framed = vec![0, 12];
+                    framed.extend_from_slice(&reply);
+                    let _ = stream.write_all(&framed).await;
                 }
                 return;
             }
@@ -197,19 +199,4 @@ async fn connection(
         }
         answered += 1;
     }
-}
-
-/// A framed FORMERR for a message whose 12-byte header is readable and that is not a response.
-fn formerr(msg: &[u8]) -> Option<Vec<u8>> {
-    if msg.len() < 12 || msg[2] & 0x80 != 0 {
-        return None;
-    }
-    let mut h = [0u8; 12];
-    h[0] = msg[0];
-    h[1] = msg[1];
-    h[2] = 0x80 | (msg[2] & 0x79); // QR, the opcode and RD of the query
-    h[3] = 1; // FORMERR
-    let mut out = vec![0, 12];
-    out.extend_from_slice(&h);
-    Some(out)
 }

@@ -197,7 +197,10 @@ impl GeoDb {
         let mut v6 = Vec::new();
         let mut networks = 0usize;
         for item in reader
-            .networks(WithinOptions::default())
+            // Aliased networks too: a reader finds the IPv4 data under ::ffff:0:0/96 and
+            // 2002::/16, and a writer that merged the IPv4 subtree into a wider leaf leaves no
+            // other way to see which IPv6 networks share its record.
+            .networks(WithinOptions::default().include_aliased_networks())
             .map_err(read_err)?
         {
             let item = item.map_err(read_err)?;
@@ -214,8 +217,25 @@ impl GeoDb {
                     id
                 }
             };
-            networks += 1;
-            match item.network().map_err(read_err)? {
+            let net = item.network().map_err(read_err)?;
+            // Count each network once: the IPv4 aliases in IPv6 space (IPv4-compatible ::/96,
+            // IPv4-mapped ::ffff:0:0/96, Teredo 2001::/32, 6to4 2002::/16) are not networks of
+            // their own.
+            let alias = match net {
+                ipnetwork::IpNetwork::V6(n) => {
+                    let seg = n.network().segments();
+                    (seg[0] == 0x2002 && n.prefix() >= 16)
+                        || (seg[0] == 0x2001 && seg[1] == 0 && n.prefix() >= 32)
+                        || (seg[..5] == [0; 5]
+                            && (seg[5] == 0xffff || seg[5] == 0)
+                            && n.prefix() >= 96)
+                }
+                ipnetwork::IpNetwork::V4(_) => false,
+            };
+            if !alias {
+                networks += 1;
+            }
+            match net {
                 ipnetwork::IpNetwork::V4(n) => {
                     let first = u32::from(n.network());
                     v4.push((first, u32::from(n.broadcast()), id));
@@ -233,6 +253,10 @@ impl GeoDb {
                     if first >> 32 == 0 && prefix >= 96 {
                         v4.push((first as u32, last as u32, id));
                     } else {
+                        if first == 0 && last >> 32 != 0 {
+                            // A leaf wider than ::/96 holds all of IPv4 too.
+                            v4.push((0, u32::MAX, id));
+                        }
                         v6.push((first, last, id));
                     }
                 }

@@ -88,54 +88,75 @@ pub fn response_subnet(ecs: &Ecs, scope: u8) -> ClientSubnet {
     ClientSubnet::new(ecs.addr, ecs.source_prefix, scope)
 }
 
-/// Finds the OPTION-DATA of the first ECS option in a raw DNS message, if there is an OPT record.
+/// What is wrong with a query's OPT record as sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum OptError {
+    #[error("an EDNS option runs past the end of the OPT record")]
+    Overrun,
+    #[error("more than one Client Subnet option")]
+    DuplicateEcs,
+}
+
+/// Walks the OPT record of a raw DNS message: every option must fit its record (RFC 6891 §6.1.2),
+/// and there may be one ECS option at most (RFC 7871 §7.1.1: several are malformed). Returns the
+/// OPTION-DATA of the ECS option, if any.
 ///
-/// hickory decodes ECS leniently (it ignores address bytes past the source prefix), so the
-/// strict checks of [`parse_ecs`] need the bytes as sent. Returns `None` when the message has no
-/// OPT or no ECS option, and on any structural problem (hickory has already parsed the message).
-pub fn find_raw_ecs(msg: &[u8]) -> Option<&[u8]> {
+/// hickory drops all options of an OPT whose framing is broken (and keeps going), and decodes
+/// ECS leniently, so these checks need the bytes as sent. Returns `Ok(None)` when there is no OPT
+/// or the message structure itself cannot be walked (hickory has parsed it already).
+pub fn scan_opt(msg: &[u8]) -> Result<Option<&[u8]>, OptError> {
     let rd16 = |i: usize| -> Option<usize> {
         Some(usize::from(u16::from_be_bytes([
             *msg.get(i)?,
             *msg.get(i + 1)?,
         ])))
     };
-    let qd = rd16(4)?;
-    let an = rd16(6)?;
-    let ns = rd16(8)?;
-    let ar = rd16(10)?;
-    let mut pos = 12;
-    for _ in 0..qd {
-        pos = skip_name(msg, pos)? + 4;
-    }
-    for i in 0..(an + ns + ar) {
-        pos = skip_name(msg, pos)?;
-        let rtype = rd16(pos)?;
-        let rdlen = rd16(pos + 8)?;
-        let rdata = pos + 10;
-        let end = rdata.checked_add(rdlen)?;
-        if end > msg.len() {
-            return None;
+    let walk = || -> Option<(usize, usize)> {
+        let qd = rd16(4)?;
+        let an = rd16(6)?;
+        let ns = rd16(8)?;
+        let ar = rd16(10)?;
+        let mut pos = 12;
+        for _ in 0..qd {
+            pos = skip_name(msg, pos)? + 4;
         }
-        if rtype == 41 && i >= an + ns {
-            let mut o = rdata;
-            while o + 4 <= end {
-                let code = rd16(o)?;
-                let len = rd16(o + 2)?;
-                let data_end = (o + 4).checked_add(len)?;
-                if data_end > end {
-                    return None;
-                }
-                if code == 8 {
-                    return msg.get(o + 4..data_end);
-                }
-                o = data_end;
+        for i in 0..(an + ns + ar) {
+            pos = skip_name(msg, pos)?;
+            let rtype = rd16(pos)?;
+            let rdlen = rd16(pos + 8)?;
+            let rdata = pos + 10;
+            let end = rdata.checked_add(rdlen)?;
+            if end > msg.len() {
+                return None;
             }
-            return None;
+            if rtype == 41 && i >= an + ns {
+                return Some((rdata, end));
+            }
+            pos = end;
         }
-        pos = end;
+        None
+    };
+    let Some((mut o, end)) = walk() else {
+        return Ok(None);
+    };
+    let mut ecs = None;
+    while o < end {
+        let (Some(code), Some(len)) = (rd16(o), rd16(o + 2)) else {
+            return Err(OptError::Overrun);
+        };
+        let data_end = o + 4 + len;
+        if o + 4 > end || data_end > end {
+            return Err(OptError::Overrun);
+        }
+        if code == 8 {
+            if ecs.is_some() {
+                return Err(OptError::DuplicateEcs);
+            }
+            ecs = msg.get(o + 4..data_end);
+        }
+        o = data_end;
     }
-    None
+    Ok(ecs)
 }
 
 /// The offset just past the name starting at `pos`.

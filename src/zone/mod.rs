@@ -106,6 +106,8 @@ pub struct Zone {
     pub expects: Vec<Expect>,
     /// Whether any node below the apex is a delegation; lets most lookups skip the cut walk.
     pub has_cuts: bool,
+    /// Labels of the deepest node; no longer name can exist in the zone.
+    pub max_labels: u8,
 }
 
 /// An owner name of the zone. A node with no RRsets and no service is an empty non-terminal.
@@ -162,10 +164,14 @@ impl Zone {
         // RFC 4592 §3.3.1: find the closest encloser (the longest existing ancestor), then the
         // source of synthesis `*.<closest encloser>`. Names that exist, empty non-terminals
         // included, never reach this point, so a wildcard never matches an existing name.
-        let mut encloser = name.base_name();
-        while encloser.num_labels() >= self.lower_origin.num_labels() {
+        // Only names up to the zone's deepest node can exist, so the search starts there: a long
+        // hostile name costs no more than a short one.
+        let top = name.num_labels().saturating_sub(1).min(self.max_labels);
+        let mut labels = top;
+        while labels >= self.lower_origin.num_labels() {
+            let encloser = ancestor(name, labels);
             if self.nodes.contains_key(&encloser) {
-                let wild = encloser.clone().into_wildcard_child();
+                let wild = encloser.into_wildcard_child();
                 if let Some(node) = wild.and_then(|w| self.nodes.get(&w)) {
                     return Found::Node {
                         node,
@@ -174,10 +180,10 @@ impl Zone {
                 }
                 return Found::NxDomain;
             }
-            if encloser.is_root() {
+            if labels == 0 {
                 break;
             }
-            encloser = encloser.base_name();
+            labels -= 1;
         }
         Found::NxDomain
     }
@@ -186,10 +192,11 @@ impl Zone {
     /// belongs to the parent side (RFC 4035 §3.1.4.1), so it is not referred.
     fn cut_above(&self, name: &LowerName, qtype: RecordType) -> Option<&RrSet> {
         let origin_labels = self.lower_origin.num_labels();
+        // Nodes deeper than the deepest one do not exist: no cut can be there.
+        let deepest = name.num_labels().min(self.max_labels);
         let mut labels = origin_labels + 1;
-        while labels <= name.num_labels() {
-            let ancestor = trim_lower(name, labels);
-            if let Some(node) = self.nodes.get(&ancestor)
+        while labels <= deepest {
+            if let Some(node) = self.nodes.get(&ancestor(name, labels))
                 && node.cut
                 && !(qtype == RecordType::DS && labels == name.num_labels())
             {
@@ -212,13 +219,14 @@ impl Zone {
     }
 }
 
-/// `name` cut down to its last `labels` labels.
-fn trim_lower(name: &LowerName, labels: u8) -> LowerName {
-    let mut n = name.clone();
-    while n.num_labels() > labels {
-        n = n.base_name();
+/// `name` cut down to its last `labels` labels, in one step (repeated `base_name` would cost the
+/// square of the name's length).
+fn ancestor(name: &LowerName, labels: u8) -> LowerName {
+    if name.num_labels() <= labels {
+        return name.clone();
     }
-    n
+    let full: Name = name.clone().into();
+    LowerName::new(&full.trim_to(usize::from(labels)))
 }
 
 trait WildcardChild: Sized {

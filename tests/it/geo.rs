@@ -143,10 +143,60 @@ fn every_sample_network_is_answered_with_its_nearest_region_and_exact_scope() {
         Some(&sample_mmdb()),
     );
     let csv = sample_csv();
-    let nets: Vec<(IpNet, Vec<usize>)> = csv
+    let mut nets: Vec<(IpNet, Vec<usize>)> = csv
         .iter()
         .map(|c| (c.net, order_from((c.lat, c.lon))))
         .collect();
+    // A MaxMind reader also finds IPv4 data at its IPv6 aliases (IPv4-mapped, Teredo and 6to4),
+    // and so does gslbd: they are networks of the IPv6 space too.
+    for c in &csv {
+        if let IpNet::V4(n) = c.net {
+            let o = n.network().octets();
+            let mapped = std::net::Ipv6Addr::new(
+                0,
+                0,
+                0,
+                0,
+                0,
+                0xffff,
+                u16::from_be_bytes([o[0], o[1]]),
+                u16::from_be_bytes([o[2], o[3]]),
+            );
+            let six_to_four = std::net::Ipv6Addr::new(
+                0x2002,
+                u16::from_be_bytes([o[0], o[1]]),
+                u16::from_be_bytes([o[2], o[3]]),
+                0,
+                0,
+                0,
+                0,
+                0,
+            );
+            let order = order_from((c.lat, c.lon));
+            nets.push((
+                IpNet::new(IpAddr::V6(mapped), 96 + n.prefix_len()).unwrap(),
+                order.clone(),
+            ));
+            let teredo = std::net::Ipv6Addr::new(
+                0x2001,
+                0,
+                u16::from_be_bytes([o[0], o[1]]),
+                u16::from_be_bytes([o[2], o[3]]),
+                0,
+                0,
+                0,
+                0,
+            );
+            nets.push((
+                IpNet::new(IpAddr::V6(six_to_four), 16 + n.prefix_len()).unwrap(),
+                order.clone(),
+            ));
+            nets.push((
+                IpNet::new(IpAddr::V6(teredo), 32 + n.prefix_len()).unwrap(),
+                order,
+            ));
+        }
+    }
     let other = order_from(default_at);
     let mut checked = 0;
     for c in &csv {
