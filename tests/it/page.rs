@@ -155,9 +155,11 @@ fn chromium(url: &str, extra: &[&str]) -> Run {
         let _ = err.read_to_string(&mut s);
         s
     });
+    // `--` matters: procps-ng 4.0.2 reads `kill -KILL -12345` as `kill(-1, SIGKILL)` (every
+    // process we may signal); with `--` the group id is taken whole.
     let kill_group = || {
         let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{pgid}")])
+            .args(["-s", "KILL", "--", &format!("-{pgid}")])
             .stderr(Stdio::null())
             .status();
     };
