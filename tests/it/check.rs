@@ -177,38 +177,10 @@ fn serve_refuses_to_start_on_an_invalid_config_and_says_why() {
 
 #[test]
 fn the_built_binary_serves_the_example_over_udp_and_tcp() {
-    // Find a free port, then hand it to the binary (the server binds explicit addresses).
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = format!(
-        "listen = [\"127.0.0.1:{port}\"]\nzones = \"{}\"\ngeodata = \"{}\"\n[dns]\nworkers = 1\n",
-        repo().join("zones").display(),
-        sample_mmdb().display()
-    );
-    write(dir.path(), "gslbd.toml", &cfg);
-    let mut child = Spawned(
-        gslbd()
-            .args(["serve", "--config"])
-            .arg(dir.path().join("gslbd.toml"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let (mut child, addr, _dir) = serve_example("");
     let q = Q::new("www.gslb.example.", RecordType::A).ecs("85.214.1.0/24");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let answer = loop {
-        if let Some(bytes) = udp_raw(addr, &q.to_bytes()) {
-            break hickory_proto::op::Message::from_vec(&bytes).unwrap();
-        }
-        assert!(Instant::now() < deadline, "the binary never answered");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let answer =
+        hickory_proto::op::Message::from_vec(&udp_raw(addr, &q.to_bytes()).unwrap()).unwrap();
     assert_eq!(
         addrs(&answer),
         vec!["192.0.2.20".parse::<std::net::IpAddr>().unwrap()]
@@ -227,6 +199,40 @@ fn unsafe_kill_term(pid: u32) {
         .status()
         .unwrap();
     assert!(ok.success());
+}
+
+/// Starts the built binary on the example zones and sample geodata, on a free loopback port,
+/// with `extra` appended to its config; returns once it answers (stderr is piped).
+fn serve_example(extra: &str) -> (Spawned, std::net::SocketAddr, tempfile::TempDir) {
+    // Find a free port, then hand it to the binary (the server binds explicit addresses).
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = format!(
+        "listen = [\"127.0.0.1:{port}\"]\nzones = \"{}\"\ngeodata = \"{}\"\n[dns]\nworkers = 1\n{extra}",
+        repo().join("zones").display(),
+        sample_mmdb().display()
+    );
+    write(dir.path(), "gslbd.toml", &cfg);
+    let child = Spawned(
+        gslbd()
+            .args(["serve", "--config"])
+            .arg(dir.path().join("gslbd.toml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let probe = Q::new("static.gslb.example.", RecordType::A).to_bytes();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while udp_raw(addr, &probe).is_none() {
+        assert!(Instant::now() < deadline, "the binary never answered");
+    }
+    (child, addr, dir)
 }
 
 #[test]
@@ -335,37 +341,17 @@ fn a_name_is_static_or_a_service_never_both() {
 
 #[test]
 fn the_query_log_writes_one_line_per_query() {
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = format!(
-        "listen = [\"127.0.0.1:{port}\"]\nzones = \"{}\"\ngeodata = \"{}\"\n[dns]\nworkers = 1\n[log]\nquery_log = true\nformat = \"json\"\n",
-        repo().join("zones").display(),
-        sample_mmdb().display()
-    );
-    write(dir.path(), "gslbd.toml", &cfg);
-    let child = gslbd()
-        .args(["serve", "--config"])
-        .arg(dir.path().join("gslbd.toml"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let (mut child, addr, _dir) = serve_example("[log]\nquery_log = true\nformat = \"json\"\n");
     let q = Q::new("www.gslb.example.", RecordType::A).ecs("85.214.1.0/24");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while udp_raw(addr, &q.to_bytes()).is_none() {
-        assert!(Instant::now() < deadline, "never answered");
-    }
+    assert!(udp_raw(addr, &q.to_bytes()).is_some());
+    let mut stderr = child.0.stderr.take().unwrap();
     unsafe_kill_term(child.id());
-    let out = child.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(child.wait().success());
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
     let line = log
         .lines()
-        .find(|l| l.contains("\"target\":\"gslbd::query\""))
+        .find(|l| l.contains("\"target\":\"gslbd::query\"") && l.contains("www.gslb.example."))
         .unwrap_or_else(|| panic!("no query line in\n{log}"));
     let v: serde_json::Value = serde_json::from_str(line).unwrap();
     let f = &v["fields"];
