@@ -1,6 +1,6 @@
-//! Request bytes → response bytes in-process, through the real hickory `RequestHandler`
-//! (`respond_to_bytes`, as the fuzz target uses it): a
-//! static name, a steered name without ECS, and a steered name with ECS.
+//! Request bytes → response bytes in-process, through `respond_into` with a reused output
+//! buffer, exactly as the UDP and TCP loops call it: a static name, a steered name without ECS,
+//! and a steered name with ECS.
 //! Run: `cargo bench --bench respond`.
 
 use std::hint::black_box;
@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gslbd::config::{ServerConfig, load_with};
-use gslbd::dns::handler::respond_to_bytes;
+use gslbd::dns::handler::respond_into;
 use gslbd::dns::{GslbHandler, Shared};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
@@ -34,9 +34,6 @@ fn bench(c: &mut Criterion) {
     cfg.geodata = Some(root.join("geodata/sample-city.mmdb"));
     let loaded = load_with(cfg).expect("example loads");
     let handler = GslbHandler::new(Shared::standalone(loaded.zones, 1232));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
     let src: SocketAddr = "198.51.100.7:5353".parse().unwrap();
     let mut group = c.benchmark_group("respond");
     for (label, bytes) in [
@@ -47,10 +44,9 @@ fn bench(c: &mut Criterion) {
             query("www.gslb.example.", Some("81.2.3.0/24")),
         ),
     ] {
+        let mut out = Vec::with_capacity(1232);
         group.bench_function(label, |b| {
-            b.iter(|| {
-                black_box(rt.block_on(respond_to_bytes(&handler, &bytes, src, Protocol::Udp)))
-            })
+            b.iter(|| black_box(respond_into(&handler, &bytes, src, Protocol::Udp, &mut out)))
         });
     }
     group.finish();

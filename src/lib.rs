@@ -23,6 +23,7 @@ pub mod dns;
 pub mod explain;
 pub mod geo;
 pub mod health;
+pub mod memory;
 pub mod metrics;
 pub mod server;
 pub mod steer;

@@ -185,8 +185,13 @@ fn serve(path: &Path) -> anyhow::Result<()> {
         }
     };
     if let Some(g) = &loaded.geo {
-        info!(path = %g.path.display(), kind = %g.database_type, networks = g.networks, records = g.records.len(), "geodata loaded");
+        info!(path = %g.path.display(), kind = %g.database_type, networks = g.networks, records = g.distinct, ms = loaded.took.geodata.as_millis() as u64, "geodata loaded");
     }
+    info!(
+        zones = loaded.zones.zones.len(),
+        ms = loaded.took.zones.as_millis() as u64,
+        "zones compiled"
+    );
     for z in &loaded.zones.zones {
         info!(zone = %z.origin, file = %z.file.display(), names = z.nodes.len(), regions = z.regions.len(), services = z.services.len(), "zone loaded");
     }

@@ -135,7 +135,10 @@ pub fn start(config: &ServerConfig, shared: Arc<Shared>) -> io::Result<Running> 
         let tcp_timeout = config.tcp_timeout;
         let tcp_limits = config.tcp_limits;
         let tcp = tcp.clone();
+        // The UDP loop keeps raw `mmsghdr` buffers, which are not `Send`: it runs as a local
+        // task of this worker's thread.
         let handle = on_own_thread(&format!("gslbd-dns-{w}"), move || async move {
+            let local = tokio::task::LocalSet::new();
             let mut tasks = Vec::new();
             for (udp, listener) in socks {
                 let udp: std::net::UdpSocket = udp.into();
@@ -145,7 +148,7 @@ pub fn start(config: &ServerConfig, shared: Arc<Shared>) -> io::Result<Running> 
                     tokio::net::TcpListener::from_std(listener),
                 ) {
                     (Ok(u), Ok(t)) => {
-                        tasks.push(tokio::spawn(crate::dns::udp::serve(
+                        tasks.push(local.spawn_local(crate::dns::udp::serve(
                             u,
                             handler.clone(),
                             stop_rx.clone(),
@@ -165,9 +168,13 @@ pub fn start(config: &ServerConfig, shared: Arc<Shared>) -> io::Result<Running> 
                     }
                 }
             }
-            for t in tasks {
-                let _ = t.await;
-            }
+            local
+                .run_until(async {
+                    for t in tasks {
+                        let _ = t.await;
+                    }
+                })
+                .await;
         })?;
         handles.push(handle);
     }
@@ -234,6 +241,7 @@ pub fn launch(loaded: Loaded, opts: LaunchOptions) -> io::Result<Gslbd> {
     let Loaded {
         config,
         geo: _,
+        took: _,
         mut zones,
     } = loaded;
     let metrics = Registry::new();

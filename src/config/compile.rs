@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
@@ -548,6 +549,9 @@ pub fn compile_zone_file_text(
 
     // Services.
     let mut services: Vec<Service> = Vec::new();
+    // Services with the same regions and the zone's geo rules share one map: a zone with
+    // thousands of steered names over one region set reads the database once.
+    let mut shared_maps: HashMap<(Vec<usize>, bool), Arc<GeoMap>> = HashMap::new();
     for (label, s) in &input.services {
         let line = cx.line(s.span());
         let si = s.get_ref();
@@ -695,7 +699,15 @@ pub fn compile_zone_file_text(
             })
             .collect();
         let with_distances = chain.contains(&Step::Score) && score.distance > 0.0;
-        let geomap = GeoMap::build(geo, &sites, &rules, with_distances);
+        let build = || Arc::new(GeoMap::build(geo, &sites, &rules, with_distances));
+        let geomap = if si.geo.is_none() {
+            shared_maps
+                .entry((sregions.clone(), with_distances))
+                .or_insert_with(build)
+                .clone()
+        } else {
+            build()
+        };
         add_node(&mut nodes, &lowner, &lorigin);
         if let Some(node) = nodes.get_mut(&lowner) {
             node.service = Some(services.len());

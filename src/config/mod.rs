@@ -27,6 +27,14 @@ pub struct Loaded {
     pub config: ServerConfig,
     pub geo: Option<std::sync::Arc<GeoDb>>,
     pub zones: ZoneSet,
+    /// How long reading the geodata and compiling the zones took.
+    pub took: LoadTimes,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadTimes {
+    pub geodata: std::time::Duration,
+    pub zones: std::time::Duration,
 }
 
 /// Loads the server config, the geodata and every zone file; returns all mistakes at once.
@@ -37,12 +45,28 @@ pub fn load_all(config_file: &Path) -> Result<Loaded, Diagnostics> {
 
 /// Loads the geodata and zones named by an already validated config.
 pub fn load_with(config: ServerConfig) -> Result<Loaded, Diagnostics> {
+    let t0 = std::time::Instant::now();
     let geo = match &config.geodata {
         Some(p) => Some(GeoDb::open(p).map_err(|e| Diagnostics::one(p, None, e.to_string()))?),
         None => None,
     };
+    let t1 = std::time::Instant::now();
     let mut zones = compile_zone_dir(&config.zones_dir, geo.as_ref(), &config.health)?;
+    let geo = geo.map(|mut g| {
+        g.drop_index();
+        g
+    });
+    crate::memory::give_back();
+    let took = LoadTimes {
+        geodata: t1 - t0,
+        zones: t1.elapsed(),
+    };
     let geo = geo.map(std::sync::Arc::new);
     zones.geo = geo.clone();
-    Ok(Loaded { config, geo, zones })
+    Ok(Loaded {
+        config,
+        geo,
+        zones,
+        took,
+    })
 }

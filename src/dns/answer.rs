@@ -186,13 +186,8 @@ fn answer_service(
             return;
         }
     };
-    let addr = client.locate_addr();
-    let (inputs, geo_scope) =
-        steer::Inputs::for_client(svc, &zone.regions, health, family, addr, now);
-    if let Some(ecs) = client.ecs.filter(|e| e.source_prefix > 0) {
-        resp.scope = scope_for(svc, ecs.addr, geo_scope);
-    }
-    let decision = steer::decide(&inputs, &mut rand::rng(), &mut ());
+    let (decision, scope) = steer_service(zone, svc, health, family, client, now);
+    resp.scope = scope;
     if let Some(target) = &decision.cname {
         resp.answers.push(Record::from_rdata(
             owner.clone(),
@@ -202,6 +197,46 @@ fn answer_service(
         return;
     }
     resp.chosen = decision.regions.clone();
+    for_each_vip(zone, health, family, &decision, |ip| {
+        resp.answers.push(Record::from_rdata(
+            owner.clone(),
+            decision.ttl,
+            vip_rdata(ip),
+        ));
+    });
+    if resp.answers.is_empty() {
+        resp.authorities.push(zone.negative_soa.clone());
+    }
+}
+
+/// The steering decision for one client of `svc`, and the ECS scope of the answer (0 without
+/// an ECS address to scope).
+pub fn steer_service(
+    zone: &Zone,
+    svc: &Service,
+    health: &HealthSnapshot,
+    family: Family,
+    client: &Client,
+    now: Instant,
+) -> (steer::Decision, u8) {
+    let addr = client.locate_addr();
+    let (inputs, geo_scope) =
+        steer::Inputs::for_client(svc, &zone.regions, health, family, addr, now);
+    let scope = match client.ecs.filter(|e| e.source_prefix > 0) {
+        Some(ecs) => scope_for(svc, ecs.addr, geo_scope),
+        None => 0,
+    };
+    (steer::decide(&inputs, &mut rand::rng(), &mut ()), scope)
+}
+
+/// Calls `f` with each VIP of `family` that `decision` answers, in answer order.
+pub fn for_each_vip(
+    zone: &Zone,
+    health: &HealthSnapshot,
+    family: Family,
+    decision: &steer::Decision,
+    mut f: impl FnMut(IpAddr),
+) {
     for &ri in &decision.regions {
         let Some(region) = zone.regions.get(ri) else {
             continue;
@@ -213,16 +248,9 @@ fn answer_service(
         };
         for (i, ip) in region.vips.iter().enumerate() {
             if family.matches(ip) && i < 64 && mask & (1 << i) != 0 {
-                resp.answers.push(Record::from_rdata(
-                    owner.clone(),
-                    decision.ttl,
-                    vip_rdata(*ip),
-                ));
+                f(*ip);
             }
         }
-    }
-    if resp.answers.is_empty() {
-        resp.authorities.push(zone.negative_soa.clone());
     }
 }
 

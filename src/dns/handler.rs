@@ -7,11 +7,8 @@ use arc_swap::ArcSwap;
 use hickory_proto::op::{Edns, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{DNSClass, Record, RecordType};
-use hickory_server::net::NetError;
-use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponse;
+use hickory_server::server::Request;
 use hickory_server::zone_handler::MessageResponseBuilder;
 use tracing::debug;
 
@@ -32,6 +29,9 @@ pub struct Shared {
     pub query_log: bool,
     /// Response rate limiting of UDP answers, when enabled.
     pub rrl: Option<super::rrl::Rrl>,
+    /// Answer common queries on the wire fast path ([`super::fast`]). Always on in the server;
+    /// off only to compare the two paths (tests, benchmarks).
+    pub fast_path: bool,
 }
 
 impl Shared {
@@ -46,6 +46,7 @@ impl Shared {
             metrics,
             query_log: false,
             rrl: None,
+            fast_path: true,
         })
     }
 
@@ -80,13 +81,11 @@ enum Early {
     Rcode(ResponseCode),
 }
 
-#[async_trait::async_trait]
-impl RequestHandler for GslbHandler {
-    async fn handle_request<R: ResponseHandler, T: Time>(
-        &self,
-        request: &Request,
-        mut response_handle: R,
-    ) -> ResponseInfo {
+impl GslbHandler {
+    /// Answers a parsed request into `out` (cleared first). Returns false when nothing is to
+    /// be sent (dropped by RRL). Synchronous: the answer never waits for anything.
+    pub fn handle(&self, request: &Request, out: &mut Vec<u8>) -> bool {
+        out.clear();
         let t0 = std::time::Instant::now();
         let g = &self.shared.metrics.global;
         match request.protocol() {
@@ -104,12 +103,7 @@ impl RequestHandler for GslbHandler {
             super::rrl::Verdict::Send => 0,
         };
         if verdict == super::rrl::Verdict::Drop {
-            let mut h = hickory_proto::op::Header {
-                metadata: Metadata::response_from_request(&request.metadata),
-                counts: Default::default(),
-            };
-            h.metadata.response_code = ResponseCode::Refused;
-            return ResponseInfo::from(h);
+            return false;
         }
         let (resp, ecs, early) = self.respond(request);
         let req_edns = request.edns.as_ref();
@@ -163,42 +157,36 @@ impl RequestHandler for GslbHandler {
         // A slipped answer goes out truncated: a real client retries over TCP.
         let fits = verdict == super::rrl::Verdict::Send
             && (request.protocol() != Protocol::Udp || fits_in(&resp, udp_limit, request));
+        let mut enc = hickory_proto::serialize::binary::BinEncoder::new(out);
+        enc.set_max_size(u16::MAX);
         let result = if fits {
-            response_handle
-                .send_response(builder.build(
+            builder
+                .build(
                     meta,
                     resp.answers.iter(),
                     resp.authorities.iter(),
                     std::iter::empty::<&Record>(),
                     resp.additionals.iter(),
-                ))
-                .await
+                )
+                .destructive_emit(&mut enc)
         } else {
             // RFC 2181 §9: set TC when the answer does not fit; we send the question and OPT
             // alone so that the client retries over TCP instead of using a partial RRset.
             meta.truncation = true;
             g.truncated.fetch_add(1, Relaxed);
-            response_handle
-                .send_response(builder.build_no_records(meta))
-                .await
+            builder.build_no_records(meta).destructive_emit(&mut enc)
         };
+        if let Err(error) = result {
+            debug!(%error, "cannot encode the response");
+            out.clear();
+            out.extend_from_slice(&error_header(request.as_slice(), ResponseCode::ServFail));
+        }
         let took = t0.elapsed();
         g.observe_time(took.as_secs_f64());
         if self.shared.query_log {
             self.log_query(request, &resp, ecs.as_ref(), took);
         }
-        match result {
-            Ok(info) => info,
-            Err(error) => {
-                debug!(%error, "failed to send response");
-                let mut h = hickory_proto::op::Header {
-                    metadata: Metadata::response_from_request(&request.metadata),
-                    counts: Default::default(),
-                };
-                h.metadata.response_code = ResponseCode::ServFail;
-                ResponseInfo::from(h)
-            }
-        }
+        true
     }
 }
 
@@ -414,56 +402,56 @@ fn rdata_upper(r: &Record) -> usize {
     }
 }
 
-/// Collects the encoded response of one request.
-#[derive(Clone, Default)]
-pub struct Collect(pub Arc<std::sync::Mutex<Vec<u8>>>);
-
-#[async_trait::async_trait]
-impl ResponseHandler for Collect {
-    async fn send_response<'a>(
-        &mut self,
-        response: MessageResponse<
-            '_,
-            'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-        >,
-    ) -> Result<ResponseInfo, NetError> {
-        let mut buf = self
-            .0
-            .lock()
-            .map_err(|_| NetError::from("response buffer poisoned"))?;
-        buf.clear();
-        let mut enc = hickory_proto::serialize::binary::BinEncoder::new(&mut buf);
-        enc.set_max_size(u16::MAX);
-        Ok(response.destructive_emit(&mut enc)?)
-    }
+/// What became of one message handed to [`respond_into`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// `out` holds the response to send.
+    Reply,
+    /// The message does not parse. `out` holds a FORMERR header (RFC 1035 §4.1.1) when the
+    /// header reads and the message is a query, else nothing. A stream transport closes after
+    /// sending it, since it may be out of step.
+    Malformed,
+    /// Send nothing, and the stream is in step: a response (never answered: no reflection),
+    /// or a query dropped by RRL.
+    Silent,
 }
 
-/// Request bytes → response bytes, the whole way through the handler, as the UDP and TCP loops,
-/// the fuzz targets and the benchmarks use it. `None` when the bytes do not parse as a request
-/// (the transport answers FORMERR when the header reads) or are a response; an empty answer when
-/// the handler sent nothing (dropped by RRL).
-pub async fn respond_to_bytes(
+/// Request bytes → response bytes in `out`, the whole way through the handler, as the UDP and
+/// TCP loops use it with buffers they keep.
+pub fn respond_into(
     handler: &GslbHandler,
     bytes: &[u8],
     src: std::net::SocketAddr,
     protocol: Protocol,
-) -> Option<Vec<u8>> {
+    out: &mut Vec<u8>,
+) -> Outcome {
+    out.clear();
+    if bytes.len() < 12 {
+        return Outcome::Malformed; // not even a header: nothing to answer, a stream is lost
+    }
+    if bytes[2] & 0x80 != 0 {
+        // A response is never answered (no reflection); one that does not parse still puts a
+        // stream out of step.
+        return match Request::from_bytes(bytes.to_vec(), src, protocol) {
+            Ok(_) => Outcome::Silent,
+            Err(_) => Outcome::Malformed,
+        };
+    }
+    if let Some(outcome) = super::fast::respond(&handler.shared, bytes, src, protocol, out) {
+        return outcome;
+    }
     let request = match Request::from_bytes(bytes.to_vec(), src, protocol) {
         Ok(r) => r,
-        Err(_) => return None,
+        Err(_) => {
+            out.extend_from_slice(&error_header(bytes, ResponseCode::FormErr));
+            return Outcome::Malformed;
+        }
     };
-    if request.metadata.message_type == hickory_proto::op::MessageType::Response {
-        return None;
+    if handler.handle(&request, out) {
+        Outcome::Reply
+    } else {
+        Outcome::Silent
     }
-    let out = Collect::default();
-    handler
-        .handle_request::<_, hickory_server::net::runtime::TokioTime>(&request, out.clone())
-        .await;
-    out.0.lock().ok().map(|mut b| std::mem::take(&mut *b))
 }
 
 /// A FORMERR header for a message whose 12-byte header is readable and that is not a response
@@ -473,12 +461,18 @@ pub fn formerr(msg: &[u8]) -> Option<[u8; 12]> {
     if msg.len() < 12 || msg[2] & 0x80 != 0 {
         return None;
     }
+    Some(error_header(msg, ResponseCode::FormErr))
+}
+
+/// A header-only response with `rcode` to the query whose header starts `msg` (at least 12
+/// bytes): its ID, opcode and RD.
+fn error_header(msg: &[u8], rcode: ResponseCode) -> [u8; 12] {
     let mut h = [0u8; 12];
     h[0] = msg[0];
     h[1] = msg[1];
     h[2] = 0x80 | (msg[2] & 0x79); // QR, the opcode and RD of the query
-    h[3] = 1; // FORMERR
-    Some(h)
+    h[3] = u16::from(rcode) as u8 & 0x0f;
+    h
 }
 
 /// Whether the first question's name, as sent, contains a compression pointer.

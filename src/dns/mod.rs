@@ -5,6 +5,7 @@
 //! encodes it with the EDNS/ECS echo and UDP truncation. No steering logic lives here.
 
 pub mod answer;
+pub mod fast;
 pub mod handler;
 pub mod rrl;
 pub mod tcp;

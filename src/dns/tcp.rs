@@ -9,9 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use hickory_server::net::runtime::TokioTime;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request, RequestHandler};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -19,7 +17,7 @@ use tokio::task::JoinSet;
 use tracing::debug;
 
 use super::GslbHandler;
-use super::handler::Collect;
+use super::handler::{Outcome, respond_into};
 
 /// Counters of the TCP side, shared by every worker.
 #[derive(Debug, Default)]
@@ -137,7 +135,7 @@ async fn connection(
     mut stop: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let out = Collect::default();
+    let (mut msg, mut reply, mut framed) = (Vec::new(), Vec::new(), Vec::new());
     let mut answered = 0u32;
     loop {
         if answered >= max_queries {
@@ -156,45 +154,31 @@ async fn connection(
             _ => return,
         }
         let n = usize::from(u16::from_be_bytes(len));
-        let mut msg = vec![0u8; n];
+        msg.clear();
+        msg.resize(n, 0);
         // The rest of the message must follow promptly; a client that trickles bytes is closed.
         match tokio::time::timeout(idle, stream.read_exact(&mut msg)).await {
             Ok(Ok(_)) => {}
             _ => return,
         }
-        let request = match Request::from_bytes(msg.clone(), peer, Protocol::Tcp) {
-            Ok(r) => r,
-            Err(_) => {
-                // A header we can read but a body we cannot: FORMERR (RFC 1035 §4.1.1), then
-                // close, since the stream may be out of step. Less than a header: just close.
-                if let Some(reply) = super::handler::formerr(&msg) {
-                    let mut framed = vec![0, 12];
-                    framed.extend_from_slice(&reply);
-                    let _ = stream.write_all(&framed).await;
-                }
+        let outcome = respond_into(&handler, &msg, peer, Protocol::Tcp, &mut reply);
+        if outcome == Outcome::Silent {
+            continue; // a response (never answered: no reflection) or nothing to send
+        }
+        if !reply.is_empty() {
+            let Ok(l) = u16::try_from(reply.len()) else {
+                return;
+            };
+            framed.clear();
+            framed.extend_from_slice(&l.to_be_bytes());
+            framed.extend_from_slice(&reply);
+            if stream.write_all(&framed).await.is_err() {
                 return;
             }
-        };
-        if request.metadata.message_type == hickory_proto::op::MessageType::Response {
-            continue; // never answer responses (reflection)
         }
-        handler
-            .handle_request::<_, TokioTime>(&request, out.clone())
-            .await;
-        let bytes = match out.0.lock() {
-            Ok(mut b) => std::mem::take(&mut *b),
-            Err(_) => return,
-        };
-        if bytes.is_empty() {
-            continue;
-        }
-        let Ok(l) = u16::try_from(bytes.len()) else {
-            return;
-        };
-        let mut framed = Vec::with_capacity(bytes.len() + 2);
-        framed.extend_from_slice(&l.to_be_bytes());
-        framed.extend_from_slice(&bytes);
-        if stream.write_all(&framed).await.is_err() {
+        if outcome == Outcome::Malformed {
+            // After the FORMERR (if the header read as a query's), close: the stream may be
+            // out of step.
             return;
         }
         answered += 1;

@@ -238,6 +238,58 @@ mod tests {
     }
 
     #[test]
+    fn ipv4_aliases_in_ipv6_space_resolve_through_the_ipv4_table() {
+        // 10.0.0.0/23 is Paris + Berlin (nearest Dublin); the rest of 10/8 is unknown.
+        let (_d, db) = db_from_csv(
+            "10.0.0.0/24,Paris,FR,EU,48.86,2.35\n10.0.1.0/24,Berlin,DE,EU,52.52,13.40\n2a00::/16,Paris,FR,EU,48.86,2.35\n",
+        );
+        let m = GeoMap::build(Some(&db), &sites(), &GeoRules::default(), false);
+        let v4 = scope(&m, "10.0.1.7");
+        assert_eq!(v4, (vec![1, 0], 23));
+        // The same client through each alias the writer links to the IPv4 subtree: the
+        // IPv4 scope counts below the alias prefix.
+        assert_eq!(scope(&m, "::ffff:10.0.1.7"), v4);
+        assert_eq!(scope(&m, "2002:0a00:0107::1"), (vec![1, 0], 16 + 23));
+        assert_eq!(scope(&m, "2001:0:0a00:0107::1"), (vec![1, 0], 32 + 23));
+        assert_eq!(scope(&m, "::10.0.1.7"), (vec![1, 0], 96 + 23));
+        // Native IPv6 is read from the IPv6 part of the tree.
+        assert_eq!(scope(&m, "2a00:1::1").0, vec![1, 0]);
+        // The walk saw each network once: three networks, two of them (Paris) one record.
+        assert_eq!(db.networks, 3);
+        assert_eq!(db.distinct, 2);
+    }
+
+    #[test]
+    fn a_corrupt_search_tree_is_refused_not_followed() {
+        let (dir, db) = db_from_csv("10.0.0.0/24,Paris,FR,EU,48.86,2.35\n");
+        let good = std::fs::read(&db.path).unwrap();
+        let width = 7; // the writer uses 28-bit records: 7 bytes a node
+        let p = dir.path().join("bad.mmdb");
+        // Node 0's left child pointing back at node 0: a cycle.
+        let mut bad = good.clone();
+        bad[..width].fill(0);
+        std::fs::write(&p, &bad).unwrap();
+        let e = GeoDb::open(&p).unwrap_err().to_string();
+        assert!(e.contains("search tree"), "{e}");
+        // A data pointer far past the end of the file.
+        let mut bad = good.clone();
+        bad[..3].fill(0xff);
+        bad[3] |= 0xf0;
+        std::fs::write(&p, &bad).unwrap();
+        assert!(GeoDb::open(&p).is_err());
+        // Every single-byte corruption of the tree is either refused or read; none panics.
+        for at in 0..good.len().min(2000) {
+            let mut bad = good.clone();
+            bad[at] ^= 0x5a;
+            std::fs::write(&p, &bad).unwrap();
+            if let Ok(db) = GeoDb::open(&p) {
+                let m = GeoMap::build(Some(&db), &sites(), &GeoRules::default(), false);
+                let _ = m.locate("10.0.0.1".parse().unwrap());
+            }
+        }
+    }
+
+    #[test]
     fn adjacent_networks_with_the_same_nearest_list_widen_the_scope() {
         // Two adjacent /24s in Paris and Berlin: both nearest Dublin, then Ashburn. Together they
         // are 10.0.0.0/23; the /23 next to them (Boston) orders the other way.

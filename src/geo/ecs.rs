@@ -136,25 +136,32 @@ pub fn scan_opt(msg: &[u8]) -> Result<Option<&[u8]>, OptError> {
         }
         None
     };
-    let Some((mut o, end)) = walk() else {
+    let Some((start, end)) = walk() else {
         return Ok(None);
     };
+    scan_options(&msg[start..end])
+}
+
+/// Walks the options of an OPT record's RDATA (see [`scan_opt`]); returns the ECS option's data.
+pub fn scan_options(rdata: &[u8]) -> Result<Option<&[u8]>, OptError> {
     let mut ecs = None;
-    while o < end {
-        let (Some(code), Some(len)) = (rd16(o), rd16(o + 2)) else {
+    let mut o = 0;
+    while o < rdata.len() {
+        let Some(head) = rdata.get(o..o + 4) else {
             return Err(OptError::Overrun);
         };
-        let data_end = o + 4 + len;
-        if o + 4 > end || data_end > end {
+        let code = u16::from_be_bytes([head[0], head[1]]);
+        let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+        let Some(data) = rdata.get(o + 4..o + 4 + len) else {
             return Err(OptError::Overrun);
-        }
+        };
         if code == 8 {
             if ecs.is_some() {
                 return Err(OptError::DuplicateEcs);
             }
-            ecs = msg.get(o + 4..data_end);
+            ecs = Some(data);
         }
-        o = data_end;
+        o += 4 + len;
     }
     Ok(ecs)
 }

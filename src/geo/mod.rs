@@ -15,7 +15,9 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-pub use db::{DbLookup, GeoDb, GeoDbError, GeoRecord, NO_RECORD, code as db_code};
+pub use db::{
+    ALIAS_BASE, DbLookup, GeoDb, GeoDbError, GeoRecord, NO_RECORD, Tables, code as db_code,
+};
 pub use ecs::{Ecs, EcsError};
 use table::RangeTable;
 
@@ -109,8 +111,7 @@ pub struct Catchment {
 pub struct GeoMap {
     /// Distinct catchments; table values index this.
     pub catchments: Vec<Catchment>,
-    v4: RangeTable<u32>,
-    v6: RangeTable<u128>,
+    tables: Tables,
 }
 
 static EMPTY: Catchment = Catchment {
@@ -122,16 +123,13 @@ impl GeoMap {
     /// The catchment for `ip` and the ECS scope prefix for which it holds.
     #[inline]
     pub fn locate(&self, ip: IpAddr) -> (&Catchment, u8) {
-        let (id, scope) = match canonical(ip) {
-            IpAddr::V4(a) => self.v4.lookup(u32::from(a)),
-            IpAddr::V6(a) => self.v6.lookup(u128::from(a)),
-        };
+        let (id, scope) = self.tables.lookup(ip);
         (self.catchments.get(id as usize).unwrap_or(&EMPTY), scope)
     }
 
     /// Number of ranges in the two tables (a measure of how well the map merged).
     pub fn ranges(&self) -> (usize, usize) {
-        (self.v4.len(), self.v6.len())
+        (self.tables.v4.len(), self.tables.v6.len())
     }
 
     /// Builds the map of one service.
@@ -193,9 +191,10 @@ impl GeoMap {
         };
         let default_id = interner.id(default_order, dists(default_at));
 
-        let (v4, v6) = match db {
+        let tables = match db {
             Some(db) => {
                 let mut memo = Vec::with_capacity(db.records.len());
+                let mut by_place: rustc_hash::FxHashMap<(u64, u64), u32> = Default::default();
                 for rec in &db.records {
                     let by_rule = rules
                         .countries
@@ -211,25 +210,35 @@ impl GeoMap {
                         });
                     let id = match (by_rule, rec.coords) {
                         (Some(list), at) => interner.id(list, dists(at)),
-                        (None, Some((lat, lon))) => {
-                            interner.id(proximity(lat, lon), dists(Some((lat, lon))))
-                        }
+                        // Many records share a place (one per city and network owner):
+                        // order each place once.
+                        (None, Some((lat, lon))) => *by_place
+                            .entry((lat.to_bits(), lon.to_bits()))
+                            .or_insert_with(|| {
+                                interner.id(proximity(lat, lon), dists(Some((lat, lon))))
+                            }),
                         (None, None) => default_id,
                     };
                     memo.push(id);
                 }
                 let f = |id: u32| memo.get(id as usize).copied().unwrap_or(default_id);
-                (db.v4.map(f), db.v6.map(f))
+                // `open` walked this same tree without error, so this cannot fail; if it
+                // did, everyone would get the default rather than a partial map.
+                db.tables(f).unwrap_or_else(|_| Tables {
+                    v4: RangeTable::uniform(default_id),
+                    v6: RangeTable::uniform(default_id),
+                    aliases: Vec::new(),
+                })
             }
-            None => (
-                RangeTable::uniform(default_id),
-                RangeTable::uniform(default_id),
-            ),
+            None => Tables {
+                v4: RangeTable::uniform(default_id),
+                v6: RangeTable::uniform(default_id),
+                aliases: Vec::new(),
+            },
         };
         let mut map = GeoMap {
             catchments: Vec::new(),
-            v4,
-            v6,
+            tables,
         };
         let mut nets: Vec<&(IpNet, Vec<usize>)> = rules.networks.iter().collect();
         nets.sort_by_key(|(n, _)| n.prefix_len());
@@ -240,11 +249,14 @@ impl GeoMap {
             }
             let id = interner.id(l, Vec::new());
             match net {
-                IpNet::V4(n) => map
-                    .v4
-                    .paint(u32::from(n.network()), u32::from(n.broadcast()), id),
+                IpNet::V4(n) => {
+                    map.tables
+                        .v4
+                        .paint(u32::from(n.network()), u32::from(n.broadcast()), id)
+                }
                 IpNet::V6(n) => {
-                    map.v6
+                    map.tables
+                        .v6
                         .paint(u128::from(n.network()), u128::from(n.broadcast()), id)
                 }
             }

@@ -105,7 +105,17 @@ impl<K: Addr> RangeTable<K> {
         t
     }
 
-    fn push(&mut self, start: K, value: u32) {
+    /// A table with no ranges yet, to be filled with [`push`](Self::push) from address zero up.
+    pub(crate) fn empty() -> Self {
+        Self {
+            starts: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+
+    /// Appends the range starting at `start` (above every start so far), merging it into the
+    /// last range when the values are equal.
+    pub(crate) fn push(&mut self, start: K, value: u32) {
         if self.values.last() == Some(&value) {
             return;
         }
@@ -182,18 +192,6 @@ impl<K: Addr> RangeTable<K> {
             let last = self.starts.get(i + 1).map_or(K::MAX, |s| s.dec());
             (self.starts[i], last, self.values[i])
         })
-    }
-
-    /// A new table with every value mapped through `f`, re-merged.
-    pub fn map(&self, mut f: impl FnMut(u32) -> u32) -> Self {
-        let mut out = Self {
-            starts: Vec::new(),
-            values: Vec::new(),
-        };
-        for (s, v) in self.starts.iter().zip(&self.values) {
-            out.push(*s, f(*v));
-        }
-        out
     }
 
     pub fn len(&self) -> usize {

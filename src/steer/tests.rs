@@ -54,7 +54,7 @@ fn service(n: usize, chain: &[Step], answers: usize, all_down: AllDown) -> Servi
         min_ttl: 5,
         answers,
         all_down,
-        geomap: GeoMap::build(None, &[], &GeoRules::default(), false),
+        geomap: std::sync::Arc::new(GeoMap::build(None, &[], &GeoRules::default(), false)),
         rules: GeoRules::default(),
     }
 }

@@ -26,6 +26,8 @@ pub struct ZoneSet {
     pub geo: Option<Arc<crate::geo::GeoDb>>,
     /// The counters this zone set's queries bump (see [`crate::metrics::Registry::attach`]).
     pub stats: crate::metrics::ZoneStats,
+    /// The names the wire fast path answers (see [`crate::dns::fast`]).
+    pub fast: crate::dns::fast::FastIndex,
 }
 
 impl ZoneSet {
@@ -36,13 +38,16 @@ impl ZoneSet {
             .map(|(i, z)| (z.lower_origin.clone(), i))
             .collect();
         let region_count = zones.iter().map(|z| z.regions.len()).sum();
-        Self {
+        let mut set = Self {
             zones,
             by_origin,
             region_count,
             geo: None,
             stats: Default::default(),
-        }
+            fast: Default::default(),
+        };
+        set.fast = crate::dns::fast::FastIndex::build(&set);
+        set
     }
 
     /// The zone with the longest origin that contains `name` (the most specific one), if any.
@@ -311,7 +316,8 @@ pub struct Service {
     pub answers: usize,
     pub all_down: AllDown,
     /// Client network → catchment (ordered regions, distances) and ECS scope.
-    pub geomap: GeoMap,
+    /// Shared by the services of a zone with the same regions and geo rules.
+    pub geomap: Arc<GeoMap>,
     /// The geo rules the map was built from (for `explain`).
     pub rules: crate::geo::GeoRules,
 }

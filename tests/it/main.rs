@@ -6,6 +6,7 @@
 //! - `authoritative`: DNS semantics of static zones (issue: authoritative core).
 //! - `check`: `gslbd check` / zone compile errors with file and line, and the binary itself.
 //! - `fuzz_corpus`: every saved fuzz input and crasher replayed through the real entry points.
+//! - `fast`: the wire fast path gives the general path's answers, for the shapes it takes.
 //! - `hostile`: hostile packets over UDP and TCP: malformed, lying, slow; never a panic or stall.
 //! - `geo`: client location, ECS scope, proximity steering over the sample database.
 //! - `fakes`: fake region health endpoints (HTTP and HTTPS with a self-signed certificate).
@@ -20,6 +21,7 @@ mod admin;
 mod authoritative;
 mod check;
 mod fakes;
+mod fast;
 mod fuzz_corpus;
 mod geo;
 mod harness;

@@ -1,0 +1,428 @@
+//! The fast path: the common query answered straight from its bytes.
+//!
+//! Most queries a GSLB server sees have one shape: one question for an exact name gslbd holds
+//! (a steered name, A or AAAA, or a static RRset), class IN, no records but perhaps an OPT with
+//! an ECS option. For those, building hickory's `Request` and `MessageResponse` costs more than
+//! the steering decision itself (name parsing and lower-casing, a message struct, allocations,
+//! re-encoding names). This module reads such a query in place and writes the response with
+//! precomputed pieces: the question bytes are copied, answer owners are a pointer to the
+//! question (`0xC00C`), static answers are encoded once per zone load, steered A/AAAA records
+//! are written from the decision's VIPs.
+//!
+//! Anything else — another shape, another name (NXDOMAIN, wildcards, CNAME chains, referrals,
+//! NODATA), a response that would be truncated, a malformed or unusual OPT, the query log on —
+//! returns `None` and takes the general path in [`super::handler`], which owns the protocol
+//! rules. The fast path only ever produces what the general path would (the tests compare the
+//! two on every shape), counts the same metrics and applies the same RRL.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{LowerName, Name, Record, RecordType};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
+use hickory_server::net::xfer::Protocol;
+use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
+
+use super::answer::{Client, answer, for_each_vip, steer_service};
+use super::handler::{Outcome, Shared};
+use crate::geo::ecs;
+use crate::health::HealthSnapshot;
+use crate::steer::Family;
+use crate::zone::{Found, ZoneSet};
+
+/// Exact names the fast path answers, by lower-case wire-format name.
+#[derive(Debug, Default)]
+pub struct FastIndex {
+    names: FxHashMap<Box<[u8]>, FastName>,
+}
+
+#[derive(Debug)]
+struct FastName {
+    zone: usize,
+    what: What,
+}
+
+#[derive(Debug)]
+enum What {
+    /// A steered name: index into the zone's services.
+    Service(usize),
+    /// A static name's answers, one per RRset type.
+    Static(Vec<Prebuilt>),
+}
+
+/// The encoded answer section for one (name, type), owners pointing at the question.
+#[derive(Debug)]
+struct Prebuilt {
+    rtype: u16,
+    count: u16,
+    bytes: Box<[u8]>,
+}
+
+impl FastIndex {
+    /// Indexes every name of `zones` that the fast path can answer. Static answers are
+    /// produced by the general [`answer`] itself, then kept only when they are plain: NOERROR,
+    /// authoritative, answer records owned by the name and nothing in the other sections.
+    pub fn build(zones: &ZoneSet) -> Self {
+        let health = HealthSnapshot::all_up(zones.region_count());
+        let nobody = Client {
+            src: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            ecs: None,
+        };
+        let now = Instant::now();
+        let mut names = FxHashMap::default();
+        for (zi, zone) in zones.zones.iter().enumerate() {
+            for (lname, node) in &zone.nodes {
+                // Only the most specific zone answers a name, and only names that are not
+                // below a delegation.
+                if zones.zone_index_for(lname).map(|(i, _)| i) != Some(zi) {
+                    continue;
+                }
+                match zone.find(lname, RecordType::A) {
+                    Found::Node { node: n, wildcard } if !wildcard && std::ptr::eq(n, node) => {}
+                    _ => continue,
+                }
+                let name = Name::from(lname.clone());
+                let Some(key) = wire(&name) else {
+                    continue;
+                };
+                let what = match node.service {
+                    Some(si) => What::Service(si),
+                    None if node.rrsets.is_empty() => continue,
+                    None => {
+                        let pre: Vec<Prebuilt> = node
+                            .rrsets
+                            .iter()
+                            .filter_map(|set| {
+                                let resp = answer(zones, &health, &name, set.rtype, &nobody, now);
+                                let plain = resp.rcode == ResponseCode::NoError
+                                    && resp.authoritative
+                                    && resp.authorities.is_empty()
+                                    && resp.additionals.is_empty()
+                                    && !resp.answers.is_empty()
+                                    && resp
+                                        .answers
+                                        .iter()
+                                        .all(|r| LowerName::new(&r.name) == *lname);
+                                if !plain {
+                                    return None;
+                                }
+                                prebuild(&resp.answers, key.len()).map(|(count, bytes)| Prebuilt {
+                                    rtype: u16::from(set.rtype),
+                                    count,
+                                    bytes,
+                                })
+                            })
+                            .collect();
+                        if pre.is_empty() {
+                            continue;
+                        }
+                        What::Static(pre)
+                    }
+                };
+                names.insert(key, FastName { zone: zi, what });
+            }
+        }
+        Self { names }
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// The lower-case wire form of `name`.
+fn wire(name: &Name) -> Option<Box<[u8]>> {
+    let mut buf = Vec::with_capacity(name.len() + 1);
+    let mut enc = BinEncoder::new(&mut buf);
+    enc.set_name_encoding(NameEncoding::UncompressedLowercase);
+    name.emit(&mut enc).ok()?;
+    Some(buf.into_boxed_slice())
+}
+
+/// `records` (all owned by the question name, `name_len` bytes in wire form) encoded with
+/// owner `0xC00C` and uncompressed RDATA, so the bytes fit after any question for that name.
+fn prebuild(records: &[Record], name_len: usize) -> Option<(u16, Box<[u8]>)> {
+    let mut out = Vec::new();
+    for r in records {
+        let mut one = Vec::new();
+        let mut enc = BinEncoder::new(&mut one);
+        enc.set_name_encoding(NameEncoding::Uncompressed);
+        r.emit(&mut enc).ok()?;
+        out.extend_from_slice(&[0xC0, 0x0C]);
+        out.extend_from_slice(one.get(name_len..)?);
+    }
+    Some((u16::try_from(records.len()).ok()?, out.into_boxed_slice()))
+}
+
+/// A query read in place.
+struct Query<'m> {
+    /// Lower-case question name in wire form.
+    key: [u8; 255],
+    key_len: usize,
+    /// End of the question section.
+    qend: usize,
+    qtype: u16,
+    /// The requestor's UDP payload size, when the query has an OPT record.
+    edns: Option<u16>,
+    /// The ECS option's data as sent, and what it says.
+    ecs: Option<(&'m [u8], ecs::Ecs)>,
+}
+
+fn be16(msg: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*msg.get(at)?, *msg.get(at + 1)?]))
+}
+
+/// Reads `msg` when it has the common shape; `None` for anything the general path must judge.
+fn read(msg: &[u8]) -> Option<Query<'_>> {
+    // Header: a standard query (QR, opcode, AA, TC clear; RD may be set), no RCODE bits, one
+    // question, no answer or authority records, at most one additional (the OPT).
+    if msg.len() < 17 || msg[2] & 0xFE != 0 || msg[3] & 0x0F != 0 {
+        return None;
+    }
+    if be16(msg, 4)? != 1 || be16(msg, 6)? != 0 || be16(msg, 8)? != 0 {
+        return None;
+    }
+    let additional = be16(msg, 10)?;
+    if additional > 1 {
+        return None;
+    }
+    let mut key = [0u8; 255];
+    let mut key_len = 0;
+    let mut pos = 12;
+    loop {
+        let len = usize::from(*msg.get(pos)?);
+        if len == 0 {
+            *key.get_mut(key_len)? = 0;
+            key_len += 1;
+            pos += 1;
+            break;
+        }
+        // Pointers (and the reserved label types) go the general way.
+        if len > 63 || key_len + 1 + len + 1 > 255 {
+            return None;
+        }
+        key[key_len] = len as u8;
+        let label = msg.get(pos + 1..pos + 1 + len)?;
+        for (k, b) in key[key_len + 1..key_len + 1 + len].iter_mut().zip(label) {
+            *k = b.to_ascii_lowercase();
+        }
+        key_len += 1 + len;
+        pos += 1 + len;
+    }
+    let qtype = be16(msg, pos)?;
+    if be16(msg, pos + 2)? != 1 {
+        return None; // class IN only
+    }
+    let qend = pos + 4;
+    let (edns, ecs) = if additional == 1 {
+        // OPT: root owner, TYPE 41, CLASS = payload size, extended RCODE and VERSION 0.
+        let o = qend;
+        if *msg.get(o)? != 0 || be16(msg, o + 1)? != 41 || *msg.get(o + 5)? != 0 {
+            return None;
+        }
+        if *msg.get(o + 6)? != 0 {
+            return None; // EDNS version > 0: BADVERS, the general path's answer
+        }
+        let payload = be16(msg, o + 3)?;
+        let rdlen = usize::from(be16(msg, o + 9)?);
+        if o + 11 + rdlen != msg.len() {
+            return None;
+        }
+        let rdata = &msg[o + 11..];
+        let ecs = match ecs::scan_options(rdata).ok()? {
+            Some(data) => Some((data, ecs::parse_ecs(data).ok()?)),
+            None => None,
+        };
+        (Some(payload), ecs)
+    } else {
+        if qend != msg.len() {
+            return None;
+        }
+        (None, None)
+    };
+    Some(Query {
+        key,
+        key_len,
+        qend,
+        qtype,
+        edns,
+        ecs,
+    })
+}
+
+/// Answers `msg` into `out` when it is a fast-path query; `None` leaves `out` untouched.
+pub fn respond(
+    shared: &Shared,
+    msg: &[u8],
+    src: SocketAddr,
+    protocol: Protocol,
+    out: &mut Vec<u8>,
+) -> Option<Outcome> {
+    if shared.query_log || !shared.fast_path {
+        return None;
+    }
+    let t0 = Instant::now();
+    let q = read(msg)?;
+    let served = shared.served.load();
+    let zones = &served.zones;
+    let entry = zones.fast.names.get(&q.key[..q.key_len])?;
+    let zone = zones.zones.get(entry.zone)?;
+    let client = Client {
+        src: src.ip(),
+        ecs: q.ecs.map(|(_, e)| e),
+    };
+
+    // The answer records, or give the query to the general path.
+    let mut vips: SmallVec<[IpAddr; 8]> = SmallVec::new();
+    let mut scope = 0;
+    let mut ttl = 0;
+    let mut chosen: SmallVec<[usize; 4]> = SmallVec::new();
+    let (count, pre): (usize, Option<&Prebuilt>) = match &entry.what {
+        What::Service(si) => {
+            let svc = zone.services.get(*si)?;
+            let family = match q.qtype {
+                1 => Family::V4,
+                28 => Family::V6,
+                _ => return None,
+            };
+            let (decision, s) = steer_service(zone, svc, &served.health, family, &client, t0);
+            if decision.cname.is_some() {
+                return None;
+            }
+            for_each_vip(zone, &served.health, family, &decision, |ip| vips.push(ip));
+            if vips.is_empty() {
+                return None;
+            }
+            scope = s;
+            ttl = decision.ttl;
+            chosen = decision.regions;
+            (vips.len(), None)
+        }
+        What::Static(pre) => {
+            let p = pre.iter().find(|p| p.rtype == q.qtype)?;
+            (usize::from(p.count), Some(p))
+        }
+    };
+    let answer_bytes = match pre {
+        Some(p) => p.bytes.len(),
+        None => vips
+            .iter()
+            .map(|ip| if ip.is_ipv4() { 16 } else { 28 })
+            .sum(),
+    };
+    let ecs_len = q.ecs.map_or(0, |(data, _)| 4 + data.len());
+    let opt_len = q.edns.map_or(0, |_| 11 + ecs_len);
+    let size = q.qend + answer_bytes + opt_len;
+    let udp_limit = q.edns.map_or(512, |p| p.clamp(512, shared.udp_payload));
+    if protocol == Protocol::Udp && size > usize::from(udp_limit) {
+        return None; // truncation is the general path's business
+    }
+    let an = u16::try_from(count).ok()?;
+
+    // From here on the fast path answers: count as the general path counts.
+    let g = &shared.metrics.global;
+    match protocol {
+        Protocol::Udp => g.udp.fetch_add(1, Relaxed),
+        _ => g.tcp.fetch_add(1, Relaxed),
+    };
+    let verdict = match (&shared.rrl, protocol) {
+        (Some(rrl), Protocol::Udp) => rrl.check(src.ip(), t0),
+        _ => super::rrl::Verdict::Send,
+    };
+    match verdict {
+        super::rrl::Verdict::Drop => {
+            g.rrl_dropped.fetch_add(1, Relaxed);
+            return Some(Outcome::Silent);
+        }
+        super::rrl::Verdict::Slip => {
+            g.rrl_slipped.fetch_add(1, Relaxed);
+            g.truncated.fetch_add(1, Relaxed);
+        }
+        super::rrl::Verdict::Send => {}
+    }
+    let slip = verdict == super::rrl::Verdict::Slip;
+    match q.ecs {
+        Some(_) => g.with_ecs.fetch_add(1, Relaxed),
+        None => g.without_ecs.fetch_add(1, Relaxed),
+    };
+    let qtype = RecordType::from(q.qtype);
+    if let Some(z) = zones.stats.zones.get(entry.zone) {
+        match &entry.what {
+            What::Service(si) => {
+                if let Some(s) = z.services.get(*si) {
+                    s.queries.count(qtype, ResponseCode::NoError);
+                    for &r in &chosen {
+                        if let Some(c) = s.answers.get(r) {
+                            c.fetch_add(1, Relaxed);
+                        }
+                    }
+                }
+            }
+            What::Static(_) => z.static_names.count(qtype, ResponseCode::NoError),
+        }
+    }
+    if let Some((_, e)) = q.ecs
+        && e.source_prefix > 0
+    {
+        g.observe_scope(crate::geo::canonical(e.addr).is_ipv4(), scope);
+    }
+
+    // Header, question as sent, answers, OPT.
+    out.clear();
+    out.reserve(size);
+    out.extend_from_slice(&msg[..2]);
+    out.push(0x80 | 0x04 | (msg[2] & 0x01) | if slip { 0x02 } else { 0 });
+    out.push(msg[3] & 0x10);
+    let an = if slip { 0 } else { an };
+    out.extend_from_slice(&[0, 1]);
+    out.extend_from_slice(&an.to_be_bytes());
+    out.extend_from_slice(&[0, 0, 0, u8::from(q.edns.is_some())]);
+    out.extend_from_slice(&msg[12..q.qend]);
+    if !slip {
+        match pre {
+            Some(p) => out.extend_from_slice(&p.bytes),
+            None => {
+                for ip in &vips {
+                    out.extend_from_slice(&[0xC0, 0x0C]);
+                    match ip {
+                        IpAddr::V4(a) => {
+                            out.extend_from_slice(&[0, 1, 0, 1]);
+                            out.extend_from_slice(&ttl.to_be_bytes());
+                            out.extend_from_slice(&[0, 4]);
+                            out.extend_from_slice(&a.octets());
+                        }
+                        IpAddr::V6(a) => {
+                            out.extend_from_slice(&[0, 28, 0, 1]);
+                            out.extend_from_slice(&ttl.to_be_bytes());
+                            out.extend_from_slice(&[0, 16]);
+                            out.extend_from_slice(&a.octets());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if q.edns.is_some() {
+        out.extend_from_slice(&[0, 0, 41]);
+        out.extend_from_slice(&udp_limit.to_be_bytes());
+        out.extend_from_slice(&[0, 0, 0, 0]);
+        out.extend_from_slice(&(ecs_len as u16).to_be_bytes());
+        if let Some((data, _)) = q.ecs {
+            // RFC 7871 §7.2.1: FAMILY, SOURCE PREFIX-LENGTH and ADDRESS as sent, our SCOPE.
+            out.extend_from_slice(&[0, 8]);
+            out.extend_from_slice(&(data.len() as u16).to_be_bytes());
+            out.extend_from_slice(&data[..3]);
+            out.push(scope);
+            out.extend_from_slice(&data[4..]);
+        }
+    }
+    g.observe_time(t0.elapsed().as_secs_f64());
+    Some(Outcome::Reply)
+}
