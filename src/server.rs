@@ -135,46 +135,38 @@ pub fn start(config: &ServerConfig, shared: Arc<Shared>) -> io::Result<Running> 
         let tcp_timeout = config.tcp_timeout;
         let tcp_limits = config.tcp_limits;
         let tcp = tcp.clone();
-        // The UDP loop keeps raw `mmsghdr` buffers, which are not `Send`: it runs as a local
-        // task of this worker's thread.
-        let handle = on_own_thread(&format!("gslbd-dns-{w}"), move || async move {
-            let local = tokio::task::LocalSet::new();
+        let mut listeners = Vec::new();
+        for (i, (udp, listener)) in socks.into_iter().enumerate() {
+            // UDP: a blocking thread of its own per socket (see `dns::udp`).
+            let udp: std::net::UdpSocket = udp.into();
+            let (h, stop_rx) = (handler.clone(), stop_rx.clone());
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("gslbd-udp-{w}.{i}"))
+                    .spawn(move || crate::dns::udp::serve(udp, h, stop_rx))?,
+            );
+            listeners.push(std::net::TcpListener::from(listener));
+        }
+        // TCP: the worker's connections as tasks of one single-threaded runtime.
+        let handle = on_own_thread(&format!("gslbd-tcp-{w}"), move || async move {
             let mut tasks = Vec::new();
-            for (udp, listener) in socks {
-                let udp: std::net::UdpSocket = udp.into();
-                let listener: std::net::TcpListener = listener.into();
-                match (
-                    tokio::net::UdpSocket::from_std(udp),
-                    tokio::net::TcpListener::from_std(listener),
-                ) {
-                    (Ok(u), Ok(t)) => {
-                        tasks.push(local.spawn_local(crate::dns::udp::serve(
-                            u,
-                            handler.clone(),
-                            stop_rx.clone(),
-                        )));
-                        tasks.push(tokio::spawn(crate::dns::tcp::serve(
-                            t,
-                            handler.clone(),
-                            tcp_timeout,
-                            TCP_DRAIN,
-                            tcp_limits,
-                            tcp.clone(),
-                            stop_rx.clone(),
-                        )));
-                    }
-                    (Err(e), _) | (_, Err(e)) => {
-                        error!(worker = w, error = %e, "cannot register socket");
-                    }
+            for listener in listeners {
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(t) => tasks.push(tokio::spawn(crate::dns::tcp::serve(
+                        t,
+                        handler.clone(),
+                        tcp_timeout,
+                        TCP_DRAIN,
+                        tcp_limits,
+                        tcp.clone(),
+                        stop_rx.clone(),
+                    ))),
+                    Err(e) => error!(worker = w, error = %e, "cannot register socket"),
                 }
             }
-            local
-                .run_until(async {
-                    for t in tasks {
-                        let _ = t.await;
-                    }
-                })
-                .await;
+            for t in tasks {
+                let _ = t.await;
+            }
         })?;
         handles.push(handle);
     }

@@ -6,22 +6,23 @@
 //! header or QR set → dropped silently (RFC 1035 §4.1.1, and no reflection); a header that
 //! parses with a body that does not → FORMERR; anything else → the handler.
 //!
-//! Each worker owns one SO_REUSEPORT socket and answers its queries one after another: the
-//! handler never waits, so a task per query would only add cost. The system calls are the
-//! larger part of a query's cost, so a worker reads up to [`BATCH`] queued datagrams with one
-//! `recvmmsg` and sends their answers with one `sendmmsg` (through `nix`). Under light load a
-//! batch is one datagram and this is an ordinary receive/send loop; under heavy load the two
-//! calls are shared by the whole batch. Buffers are allocated once per worker and reused.
+//! Each UDP socket (one SO_REUSEPORT socket per worker and listen address) has its own OS
+//! thread that answers its queries one after another: the handler never waits, so neither a
+//! task per query nor an event loop would add anything but cost. The system calls are the larger
+//! part of a query's cost, so the thread sleeps in `recvmmsg` until a datagram arrives, takes up
+//! to [`BATCH`] queued datagrams with that one call and sends their answers with one `sendmmsg`
+//! (through `nix`). Under light load a batch is one datagram and this is an ordinary blocking
+//! receive/send loop; under heavy load the two calls are shared by the whole batch. Buffers are
+//! allocated once per thread and reused.
 
 use std::io::{IoSlice, IoSliceMut};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::time::Duration;
 
 use hickory_server::net::xfer::Protocol;
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg};
 use smallvec::SmallVec;
-use tokio::io::Interest;
-use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tracing::debug;
 
@@ -32,42 +33,51 @@ use super::handler::{Outcome, respond_into};
 const MAX_DATAGRAM: usize = 4096;
 /// Datagrams read (and answers sent) per system call at most.
 pub const BATCH: usize = 32;
-/// Batches answered before the worker lets its other tasks (TCP) run.
-const BATCHES_PER_TURN: usize = 8;
+/// How often a waiting receive looks at the stop signal.
+const STOP_CHECK: Duration = Duration::from_millis(100);
 
-pub async fn serve(socket: UdpSocket, handler: GslbHandler, mut stop: watch::Receiver<bool>) {
+/// Serves `socket` on the calling thread until `stop` turns true. The socket is made blocking
+/// with a receive timeout: a worker sleeps in `recvmmsg` until at least one datagram is there
+/// (`MSG_WAITFORONE`), takes whatever else is queued, answers the batch and sends it.
+pub fn serve(socket: std::net::UdpSocket, handler: GslbHandler, stop: watch::Receiver<bool>) {
+    if let Err(e) = socket
+        .set_nonblocking(false)
+        .and_then(|()| socket.set_read_timeout(Some(STOP_CHECK)))
+        .and_then(|()| socket.set_write_timeout(Some(STOP_CHECK)))
+    {
+        tracing::error!(error = %e, "cannot set up the UDP socket");
+        return;
+    }
+    let fd = socket.as_raw_fd();
     let mut b = Batch::new();
-    loop {
-        tokio::select! {
-            r = socket.readable() => if let Err(e) = r {
-                debug!(error = %e, "udp readiness");
+    while !*stop.borrow() {
+        let n = match b.receive(fd) {
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) =>
+            {
                 continue;
-            },
-            _ = async { let _ = stop.wait_for(|s| *s).await; } => return,
-        }
-        for _ in 0..BATCHES_PER_TURN {
-            let n = match socket.try_io(Interest::READABLE, || b.receive(socket.as_raw_fd())) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    // ICMP errors from earlier sends surface here on Linux; keep serving.
-                    debug!(error = %e, "udp receive");
-                    continue;
-                }
-            };
-            if n == 0 {
-                break;
             }
-            b.answer(n, &handler);
-            b.send(&socket).await;
-        }
-        tokio::task::yield_now().await;
+            Err(e) => {
+                // ICMP errors from earlier sends surface here on Linux; keep serving.
+                debug!(error = %e, "udp receive");
+                continue;
+            }
+        };
+        b.answer(n, &handler);
+        b.send(fd);
     }
 }
 
 /// One worker's buffers: the datagrams of a batch, their sources and their answers.
 struct Batch {
-    bufs: Box<[[u8; MAX_DATAGRAM]; BATCH]>,
+    /// `BATCH` receive buffers of `MAX_DATAGRAM` bytes, back to back.
+    bufs: Box<[u8]>,
     lens: [usize; BATCH],
     srcs: [Option<SockaddrStorage>; BATCH],
     replies: Vec<Vec<u8>>,
@@ -80,7 +90,7 @@ struct Batch {
 impl Batch {
     fn new() -> Self {
         Self {
-            bufs: Box::new([[0u8; MAX_DATAGRAM]; BATCH]),
+            bufs: vec![0u8; MAX_DATAGRAM * BATCH].into_boxed_slice(),
             lens: [0; BATCH],
             srcs: [None; BATCH],
             replies: (0..BATCH).map(|_| Vec::with_capacity(1232)).collect(),
@@ -90,14 +100,17 @@ impl Batch {
         }
     }
 
-    /// Reads the datagrams waiting on `fd` (at most [`BATCH`]) without blocking.
+    /// Waits for a datagram on `fd`, then reads it and whatever else is queued (at most
+    /// [`BATCH`]).
     fn receive(&mut self, fd: i32) -> std::io::Result<usize> {
-        let mut iovs = self.bufs.each_mut().map(|b| [IoSliceMut::new(b)]);
+        let mut chunks = self.bufs.chunks_exact_mut(MAX_DATAGRAM);
+        let mut iovs: [[IoSliceMut<'_>; 1]; BATCH] =
+            std::array::from_fn(|_| [IoSliceMut::new(chunks.next().unwrap_or_default())]);
         let got = recvmmsg(
             fd,
             &mut self.recv_hdrs,
             iovs.iter_mut(),
-            MsgFlags::MSG_DONTWAIT,
+            MsgFlags::MSG_WAITFORONE,
             None,
         )
         .map_err(std::io::Error::from)?;
@@ -120,7 +133,8 @@ impl Batch {
             if !answerable(src) {
                 continue;
             }
-            let msg = &self.bufs[i][..self.lens[i].min(MAX_DATAGRAM)];
+            let at = i * MAX_DATAGRAM;
+            let msg = &self.bufs[at..at + self.lens[i].min(MAX_DATAGRAM)];
             let out = &mut self.replies[i];
             self.answer[i] = match respond_into(handler, msg, src, Protocol::Udp, out) {
                 Outcome::Reply | Outcome::Malformed => !out.is_empty(),
@@ -132,40 +146,32 @@ impl Batch {
         }
     }
 
-    /// Sends the answers with one `sendmmsg`; whatever the kernel did not take (a full send
-    /// buffer) goes out one datagram at a time, waiting for the socket.
-    async fn send(&mut self, socket: &UdpSocket) {
+    /// Sends the answers with `sendmmsg`, again for whatever the kernel did not take.
+    fn send(&mut self, fd: i32) {
         let idx: SmallVec<[usize; BATCH]> = (0..BATCH).filter(|&i| self.answer[i]).collect();
-        if idx.is_empty() {
-            return;
-        }
-        let iovs: SmallVec<[[IoSlice<'_>; 1]; BATCH]> = idx
-            .iter()
-            .map(|&i| [IoSlice::new(&self.replies[i])])
-            .collect();
-        let addrs: SmallVec<[Option<SockaddrStorage>; BATCH]> =
-            idx.iter().map(|&i| self.srcs[i]).collect();
-        let fd = socket.as_raw_fd();
-        let sent = socket
-            .try_io(Interest::WRITABLE, || {
-                sendmmsg(
-                    fd,
-                    &mut self.send_hdrs,
-                    iovs.iter(),
-                    &addrs[..],
-                    [],
-                    MsgFlags::MSG_DONTWAIT,
-                )
-                .map(|r| r.count())
-                .map_err(std::io::Error::from)
-            })
-            .unwrap_or(0);
-        for &i in &idx[sent.min(idx.len())..] {
-            let Some(dst) = self.srcs[i].as_ref().and_then(socket_addr) else {
-                continue;
-            };
-            if let Err(e) = socket.send_to(&self.replies[i], dst).await {
-                debug!(error = %e, %dst, "udp send");
+        let mut done = 0;
+        while done < idx.len() {
+            let iovs: SmallVec<[[IoSlice<'_>; 1]; BATCH]> = idx[done..]
+                .iter()
+                .map(|&i| [IoSlice::new(&self.replies[i])])
+                .collect();
+            let addrs: SmallVec<[Option<SockaddrStorage>; BATCH]> =
+                idx[done..].iter().map(|&i| self.srcs[i]).collect();
+            match sendmmsg(
+                fd,
+                &mut self.send_hdrs,
+                iovs.iter(),
+                &addrs[..],
+                [],
+                MsgFlags::empty(),
+            ) {
+                Ok(r) => done += r.count().max(1),
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => {
+                    // The first datagram could not go (an unreachable client, say): skip it.
+                    debug!(error = %e, "udp send");
+                    done += 1;
+                }
             }
         }
     }
