@@ -11,7 +11,7 @@ use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 use hickory_proto::serialize::txt::Parser;
 use ipnet::IpNet;
 
-use super::diag::{Diagnostic, Diagnostics, from_toml_error, line_of};
+use super::diag::{Diagnostic, Diagnostics, Lines, from_toml_error};
 use super::server::HealthDefaults;
 use super::zonefile::{AllDownInput, GeoRulesInput, ProbeInput, ZoneFileInput};
 use crate::geo::{GeoDb, GeoDefault, GeoMap, GeoRules, Site};
@@ -115,7 +115,7 @@ struct Sourced {
 
 struct Ctx<'a> {
     file: &'a Path,
-    text: &'a str,
+    lines: Lines,
     diags: Diagnostics,
 }
 
@@ -124,7 +124,7 @@ impl Ctx<'_> {
         self.diags.push(Diagnostic::new(self.file, line, msg));
     }
     fn line(&self, span: std::ops::Range<usize>) -> Option<usize> {
-        Some(line_of(self.text, span.start))
+        Some(self.lines.line(span.start))
     }
 }
 
@@ -140,7 +140,7 @@ pub fn compile_zone_file_text(
         toml::from_str(text).map_err(|e| Diagnostics(vec![from_toml_error(file, text, &e)]))?;
     let mut cx = Ctx {
         file,
-        text,
+        lines: Lines::new(text),
         diags: Diagnostics::default(),
     };
 
@@ -552,6 +552,7 @@ pub fn compile_zone_file_text(
     // Services with the same regions and the zone's geo rules share one map: a zone with
     // thousands of steered names over one region set reads the database once.
     let mut shared_maps: HashMap<(Vec<usize>, bool), Arc<GeoMap>> = HashMap::new();
+    let mut shared_regions: HashMap<Vec<usize>, Arc<[usize]>> = HashMap::new();
     for (label, s) in &input.services {
         let line = cx.line(s.span());
         let si = s.get_ref();
@@ -728,7 +729,10 @@ pub fn compile_zone_file_text(
         services.push(Service {
             name: owner,
             label: label.clone(),
-            regions: sregions,
+            regions: shared_regions
+                .entry(sregions.clone())
+                .or_insert_with(|| sregions.as_slice().into())
+                .clone(),
             chain,
             score,
             shed,

@@ -298,8 +298,9 @@ pub struct Service {
     pub name: Name,
     /// The owner relative to the origin, for logs and metrics (`www`).
     pub label: String,
-    /// Indices into the zone's regions that this service may use.
-    pub regions: Vec<usize>,
+    /// Indices into the zone's regions that this service may use (shared by the services
+    /// that list the same regions).
+    pub regions: Arc<[usize]>,
     /// The policy as a chain of steps (see [`crate::steer`]).
     pub chain: Vec<Step>,
     pub score: ScoreWeights,
