@@ -12,7 +12,8 @@
 //!   ECS scope in one lookup, the CSV → MMDB builder.
 //! - [`steer`]: PURE decisions: `decide(service, health, location) -> Decision`.
 //! - [`health`]: the health snapshot the query path reads lock-free.
-//! - [`dns`]: the hickory `RequestHandler`: parse, validate, answer, EDNS/ECS echo, truncation.
+//! - [`dns`]: request bytes → response bytes: the wire fast path for common queries, else parse,
+//!   validate, answer, EDNS/ECS echo, truncation; the UDP and TCP loops.
 //! - [`server`]: wires sockets, runtimes and the handler together; `run` is what `main` and the
 //!   tests call.
 

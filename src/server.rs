@@ -1,11 +1,12 @@
 //! The server is a function of a config and shared state: [`start`] binds every listen address,
 //! spawns the workers and returns the bound addresses; `main` and the tests call the same thing.
 //!
-//! Each worker is an OS thread with a single-threaded tokio runtime and its own `SO_REUSEPORT`
-//! UDP and TCP sockets on every listen address, so the kernel spreads queries over workers and a
-//! query never crosses threads (measured cheaper than one multi-threaded runtime; see
-//! FIELD-NOTES). gslbd's own loops ([`crate::dns::udp`], [`crate::dns::tcp`]) drive the sockets
-//! and hand hickory `Request`s to [`crate::dns::GslbHandler`] (a hickory `RequestHandler`).
+//! Each worker has its own `SO_REUSEPORT` UDP and TCP sockets on every listen address, so the
+//! kernel spreads queries over workers and a query never crosses threads. A UDP socket is served
+//! by a blocking OS thread of its own ([`crate::dns::udp`]: batched `recvmmsg`/`sendmmsg`); the
+//! worker's TCP sockets by one single-threaded tokio runtime ([`crate::dns::tcp`]). Both hand the
+//! bytes to [`crate::dns::handler::respond_into`]: the wire fast path, else hickory's parser and
+//! [`crate::dns::GslbHandler`].
 
 use std::io;
 use std::net::SocketAddr;

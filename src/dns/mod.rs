@@ -1,8 +1,11 @@
-//! The DNS edge: hickory's `RequestHandler` for our zones.
+//! The DNS edge: request bytes to response bytes for our zones.
 //!
-//! [`handler::GslbHandler`] validates the header, EDNS and ECS, loads the current zone set and
-//! health snapshot (one atomic load each), asks [`answer::answer`] for the answer as data, and
-//! encodes it with the EDNS/ECS echo and UDP truncation. No steering logic lives here.
+//! [`handler::respond_into`] is the entry point of both transports. Common queries (one exact
+//! steered or static name, class IN, optional OPT/ECS) are answered in place by [`fast`];
+//! everything else is parsed by hickory and handled by [`handler::GslbHandler`], which validates
+//! the header, EDNS and ECS, loads the current zone set and health snapshot (one atomic load),
+//! asks [`answer::answer`] for the answer as data, and encodes it with the EDNS/ECS echo and UDP
+//! truncation. No steering logic lives here.
 
 pub mod answer;
 pub mod fast;

@@ -1,5 +1,5 @@
 //! DNS over TCP (RFC 1035 §4.2.2, RFC 7766): our own accept loop around the same
-//! [`RequestHandler`] the UDP side uses. hickory's `Server` neither limits nor counts TCP
+//! [`super::handler::respond_into`] the UDP side uses. hickory's `Server` neither limits nor counts TCP
 //! connections and aborts in-flight ones at shutdown; here each connection is a task we track,
 //! idle connections are closed after `idle`, and shutdown lets the queries in flight finish
 //! within a bound.
