@@ -32,8 +32,16 @@ fn bench(c: &mut Criterion) {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut cfg = ServerConfig::for_zones(root.join("zones"), vec!["127.0.0.1:0".parse().unwrap()]);
     cfg.geodata = Some(root.join("geodata/sample-city.mmdb"));
+    let loaded = load_with(cfg.clone()).expect("example loads");
+    let fast = GslbHandler::new(Shared::standalone(loaded.zones, 1232));
+    // The same zones with the wire fast path off: what every query cost before it, and what
+    // the shapes it does not take (NXDOMAIN, CNAME chains, …) cost now.
     let loaded = load_with(cfg).expect("example loads");
-    let handler = GslbHandler::new(Shared::standalone(loaded.zones, 1232));
+    let mut shared = Shared::standalone(loaded.zones, 1232);
+    if let Some(s) = std::sync::Arc::get_mut(&mut shared) {
+        s.fast_path = false;
+    }
+    let general = GslbHandler::new(shared);
     let src: SocketAddr = "198.51.100.7:5353".parse().unwrap();
     let mut group = c.benchmark_group("respond");
     for (label, bytes) in [
@@ -45,9 +53,11 @@ fn bench(c: &mut Criterion) {
         ),
     ] {
         let mut out = Vec::with_capacity(1232);
-        group.bench_function(label, |b| {
-            b.iter(|| black_box(respond_into(&handler, &bytes, src, Protocol::Udp, &mut out)))
-        });
+        for (path, handler) in [("fast", &fast), ("general", &general)] {
+            group.bench_function(format!("{label}/{path}"), |b| {
+                b.iter(|| black_box(respond_into(handler, &bytes, src, Protocol::Udp, &mut out)))
+            });
+        }
     }
     group.finish();
 }
