@@ -5,7 +5,8 @@
                    --zones ZONES_DIR --geodata DB --state-file FILE
       A copy of the example config with only these changed: the DNS listen address
       (127.0.0.1:P), [admin] listen (127.0.0.1:A), [admin] watch = false, zones and geodata
-      (absolute paths), [health] state_file, [log] level = "warn". Fails if the example no
+      (absolute paths), [health] state_file, [log] level = "warn" (--log-level), and with
+      --token the [admin] token. Fails if the example no
       longer has one of these keys.
 
   configs.py gdnsd --template benches/load/gdnsd/config.in --zone benches/load/gdnsd/gslb.example.zone
@@ -32,11 +33,13 @@ def gslbd(a):
         ("", "listen"): f'[{toml_str(f"127.0.0.1:{a.port}")}]',
         ("", "zones"): toml_str(os.path.abspath(a.zones)),
         ("", "geodata"): toml_str(os.path.abspath(a.geodata)),
-        ("log", "level"): toml_str("warn"),
+        ("log", "level"): toml_str(a.log_level),
         ("health", "state_file"): toml_str(os.path.abspath(a.state_file)),
         ("admin", "listen"): toml_str(f"127.0.0.1:{a.admin_port}"),
         ("admin", "watch"): "false",
     }
+    if a.token:
+        want[("admin", "token")] = toml_str(a.token)
     done = set()
     section = ""
     out = []
@@ -92,6 +95,8 @@ def main():
         g.add_argument(k, required=True)
     g.add_argument("--port", type=int, required=True)
     g.add_argument("--admin-port", type=int, required=True)
+    g.add_argument("--log-level", default="warn")
+    g.add_argument("--token", help="the admin API token (default: the example's)")
     g.set_defaults(fn=gslbd)
     d = sub.add_parser("gdnsd")
     for k in ("--template", "--zone", "--dir", "--geodata"):
