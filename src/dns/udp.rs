@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use hickory_server::net::xfer::Protocol;
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg};
-use smallvec::SmallVec;
 use tokio::sync::watch;
 use tracing::debug;
 
@@ -80,9 +79,11 @@ struct Batch {
     bufs: Box<[u8]>,
     lens: [usize; BATCH],
     srcs: [Option<SockaddrStorage>; BATCH],
+    /// The answers to send, `ready` of them, in the order of their datagrams.
     replies: Vec<Vec<u8>>,
-    /// Which of the batch's datagrams get an answer.
-    answer: [bool; BATCH],
+    /// Where each reply goes.
+    dests: Vec<Option<SockaddrStorage>>,
+    ready: usize,
     recv_hdrs: MultiHeaders<SockaddrStorage>,
     send_hdrs: MultiHeaders<SockaddrStorage>,
 }
@@ -94,7 +95,8 @@ impl Batch {
             lens: [0; BATCH],
             srcs: [None; BATCH],
             replies: (0..BATCH).map(|_| Vec::with_capacity(1232)).collect(),
-            answer: [false; BATCH],
+            dests: vec![None; BATCH],
+            ready: 0,
             recv_hdrs: MultiHeaders::preallocate(BATCH, None),
             send_hdrs: MultiHeaders::preallocate(BATCH, None),
         }
@@ -123,10 +125,10 @@ impl Batch {
         Ok(n)
     }
 
-    /// Answers the first `n` datagrams into their reply buffers.
+    /// Answers the first `n` datagrams: the replies to send go to `replies[..ready]`.
     fn answer(&mut self, n: usize, handler: &GslbHandler) {
+        self.ready = 0;
         for i in 0..n {
-            self.answer[i] = false;
             let Some(src) = self.srcs[i].as_ref().and_then(socket_addr) else {
                 continue;
             };
@@ -135,33 +137,36 @@ impl Batch {
             }
             let at = i * MAX_DATAGRAM;
             let msg = &self.bufs[at..at + self.lens[i].min(MAX_DATAGRAM)];
-            let out = &mut self.replies[i];
-            self.answer[i] = match respond_into(handler, msg, src, Protocol::Udp, out) {
+            let out = &mut self.replies[self.ready];
+            let send = match respond_into(handler, msg, src, Protocol::Udp, out) {
                 Outcome::Reply | Outcome::Malformed => !out.is_empty(),
                 Outcome::Silent => false,
             };
-        }
-        for a in &mut self.answer[n..] {
-            *a = false;
+            if send {
+                self.dests[self.ready] = self.srcs[i];
+                self.ready += 1;
+            }
         }
     }
 
-    /// Sends the answers with `sendmmsg`, again for whatever the kernel did not take.
+    /// Sends the replies with `sendmmsg`, again for whatever the kernel did not take.
+    ///
+    /// Lengths here are run-time values on purpose: loops over constant 32-element buffers
+    /// (inline small vectors) made LLVM unroll them into a scalar-evolution blow-up that took
+    /// a release build many minutes.
     fn send(&mut self, fd: i32) {
-        let idx: SmallVec<[usize; BATCH]> = (0..BATCH).filter(|&i| self.answer[i]).collect();
         let mut done = 0;
-        while done < idx.len() {
-            let iovs: SmallVec<[[IoSlice<'_>; 1]; BATCH]> = idx[done..]
-                .iter()
-                .map(|&i| [IoSlice::new(&self.replies[i])])
-                .collect();
-            let addrs: SmallVec<[Option<SockaddrStorage>; BATCH]> =
-                idx[done..].iter().map(|&i| self.srcs[i]).collect();
+        while done < self.ready {
+            let pending = &self.replies[done..self.ready];
+            let mut iovs = [[IoSlice::new(&[]); 1]; BATCH];
+            for (iov, r) in iovs.iter_mut().zip(pending) {
+                *iov = [IoSlice::new(r)];
+            }
             match sendmmsg(
                 fd,
                 &mut self.send_hdrs,
-                iovs.iter(),
-                &addrs[..],
+                iovs[..pending.len()].iter(),
+                &self.dests[done..self.ready],
                 [],
                 MsgFlags::empty(),
             ) {
