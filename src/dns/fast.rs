@@ -127,14 +127,6 @@ impl FastIndex {
         }
         Self { names }
     }
-
-    pub fn len(&self) -> usize {
-        self.names.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
-    }
 }
 
 /// The lower-case wire form of `name`.
