@@ -447,8 +447,14 @@ impl Collector for Scrape {
         counter(
             &mut e,
             "gslbd_tcp_refused",
-            "TCP connections closed at once because a limit was reached.",
+            "TCP connections closed at once because a limit was reached and every connection in the way was busy.",
             &[(vec![], self.tcp.refused.load(Relaxed))],
+        )?;
+        counter(
+            &mut e,
+            "gslbd_tcp_evicted",
+            "Idle TCP connections closed to make room for a new one when a limit was reached.",
+            &[(vec![], self.tcp.evicted.load(Relaxed))],
         )?;
         counter(
             &mut e,

@@ -251,6 +251,11 @@ pub fn launch(loaded: Loaded, opts: LaunchOptions) -> io::Result<Gslbd> {
     if let Some(s) = Arc::get_mut(&mut shared) {
         s.query_log = config.query_log;
         s.rrl = config.rrl.clone().map(crate::dns::rrl::Rrl::new);
+        s.nsid = config.nsid.clone().map(Vec::into_boxed_slice);
+        s.cookies = config
+            .cookie_secrets
+            .clone()
+            .map(crate::dns::cookie::Cookies::new);
     }
     let dns = start(&config, shared)?;
     let control = Arc::new(Control::new(

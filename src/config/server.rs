@@ -120,6 +120,21 @@ pub struct DnsInput {
     /// Queries answered on one TCP connection before it is closed. Default 1000.
     #[serde(default = "default_tcp_queries")]
     pub tcp_max_queries: u32,
+    /// Name server identifier sent to clients that ask with NSID (RFC 5001): a string, or
+    /// `"hostname"` for the machine's host name. Off by default.
+    #[serde(default)]
+    pub nsid: Option<String>,
+    /// Answer DNS Cookies (RFC 7873). Default true.
+    #[serde(default = "default_true")]
+    pub cookies: bool,
+    /// Server cookie secrets, 32 hex digits each: the first makes cookies, all are accepted.
+    /// Default: one random secret drawn at start.
+    #[serde(default)]
+    pub cookie_secrets: Vec<String>,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_tcp_max() -> u32 {
@@ -141,6 +156,9 @@ impl Default for DnsInput {
             tcp_max_connections: default_tcp_max(),
             tcp_max_per_source: default_tcp_per_source(),
             tcp_max_queries: default_tcp_queries(),
+            nsid: None,
+            cookies: true,
+            cookie_secrets: Vec::new(),
         }
     }
 }
@@ -212,6 +230,10 @@ pub struct ServerConfig {
     pub tcp_limits: crate::dns::tcp::TcpLimits,
     /// Response rate limiting, when enabled.
     pub rrl: Option<crate::dns::rrl::RrlConfig>,
+    /// NSID payload (RFC 5001), when configured.
+    pub nsid: Option<Vec<u8>>,
+    /// Server cookie secrets when cookies are on (empty: a random one), `None` when off.
+    pub cookie_secrets: Option<Vec<[u8; 16]>>,
 }
 
 /// Health settings from the server config, validated.
@@ -257,6 +279,8 @@ impl ServerConfig {
             watch: false,
             tcp_limits: crate::dns::tcp::TcpLimits::default(),
             rrl: None,
+            nsid: None,
+            cookie_secrets: Some(Vec::new()),
         }
     }
 }
@@ -452,6 +476,32 @@ pub fn parse_server_config(file: &Path, text: &str) -> Result<ServerConfig, Diag
             "dns.tcp_max_connections, tcp_max_per_source and tcp_max_queries must be at least 1",
         ));
     }
+    let nsid = match input.dns.nsid.as_deref() {
+        None => None,
+        Some("hostname") => Some(hostname().into_bytes()),
+        Some(s) if s.is_empty() || s.len() > 512 => {
+            return Err(Diagnostics::one(
+                file,
+                None,
+                "dns.nsid must be 1 to 512 bytes (or \"hostname\")",
+            ));
+        }
+        Some(s) => Some(s.as_bytes().to_vec()),
+    };
+    let mut secrets = Vec::new();
+    for s in &input.dns.cookie_secrets {
+        match crate::dns::cookie::parse_secret(s) {
+            Some(k) => secrets.push(k),
+            None => {
+                return Err(Diagnostics::one(
+                    file,
+                    None,
+                    "dns.cookie_secrets: each secret is 32 hex digits (16 bytes)",
+                ));
+            }
+        }
+    }
+    let cookie_secrets = input.dns.cookies.then_some(secrets);
     let health = HealthDefaults {
         probe: h.probe.clone(),
         state_file: h.state_file.as_deref().map(resolve),
@@ -480,5 +530,16 @@ pub fn parse_server_config(file: &Path, text: &str) -> Result<ServerConfig, Diag
             max_queries: input.dns.tcp_max_queries,
         },
         rrl,
+        nsid,
+        cookie_secrets,
     })
+}
+
+/// The machine's host name (for `dns.nsid = "hostname"`), or `localhost` when unknown.
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
 }

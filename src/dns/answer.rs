@@ -49,6 +49,8 @@ pub struct Response {
     pub service: Option<usize>,
     /// The regions a steered answer named (zone region indices).
     pub chosen: smallvec::SmallVec<[usize; 4]>,
+    /// An Extended DNS Error to add (RFC 8914), when the query had EDNS.
+    pub ede: Option<super::wire::Ede>,
 }
 
 impl Response {
@@ -71,7 +73,11 @@ pub fn answer(
 ) -> Response {
     let mut lname = LowerName::new(qname);
     let Some((zi, zone)) = zones.zone_index_for(&lname) else {
-        return Response::refused();
+        // RFC 8914 §4.21: not authoritative for the name (NSD and Knot add it too).
+        return Response {
+            ede: Some(super::wire::Ede::NotAuthoritative),
+            ..Response::refused()
+        };
     };
     let mut resp = Response {
         rcode: ResponseCode::NoError,
@@ -83,12 +89,15 @@ pub fn answer(
     for hop in 0..MAX_CHAIN {
         match zone.find(&lname, qtype) {
             Found::Referral { ns } => {
+                // RFC 1034 §4.3.2 step 3b: refer to the child's servers, with glue. A referral
+                // is not authoritative, unless a CNAME of ours led here: then the answer
+                // section holds our authoritative data, and the referral follows it (as NSD
+                // and Knot answer).
                 if hop == 0 {
-                    // RFC 1034 §4.3.2 step 3b: a referral is not authoritative.
                     resp.authoritative = false;
-                    resp.authorities.extend(ns.records.iter().cloned());
-                    add_glue(zone, ns.records.iter(), &mut resp.additionals);
                 }
+                resp.authorities.extend(ns.records.iter().cloned());
+                add_glue(zone, ns.records.iter(), &mut resp.additionals);
                 return resp;
             }
             Found::NxDomain => {
@@ -114,7 +123,9 @@ pub fn answer(
                     }
                     return resp;
                 }
-                if qtype != RecordType::CNAME
+                // A CNAME is followed for any type but CNAME itself and ANY: ANY at a CNAME
+                // owner is answered with the CNAME alone (as NSD and Knot do).
+                if !matches!(qtype, RecordType::CNAME | RecordType::ANY)
                     && let Some(cname) = node.rrset(RecordType::CNAME)
                 {
                     push_owned(&mut resp.answers, &cname.records, &owner);

@@ -20,7 +20,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::{LowerName, Name, Record, RecordType};
+use hickory_proto::rr::rdata::{CNAME, NS, PTR};
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 use hickory_server::net::xfer::Protocol;
 use rustc_hash::FxHashMap;
@@ -28,6 +29,7 @@ use smallvec::SmallVec;
 
 use super::answer::{Client, answer, for_each_vip, steer_service};
 use super::handler::{Outcome, Shared};
+use super::wire;
 use crate::geo::ecs;
 use crate::health::HealthSnapshot;
 use crate::steer::Family;
@@ -109,10 +111,12 @@ impl FastIndex {
                                 if !plain {
                                     return None;
                                 }
-                                prebuild(&resp.answers, key.len()).map(|(count, bytes)| Prebuilt {
-                                    rtype: u16::from(set.rtype),
-                                    count,
-                                    bytes,
+                                prebuild(&resp.answers, &name, key.len()).map(|(count, bytes)| {
+                                    Prebuilt {
+                                        rtype: u16::from(set.rtype),
+                                        count,
+                                        bytes,
+                                    }
                                 })
                             })
                             .collect();
@@ -138,19 +142,81 @@ fn wire(name: &Name) -> Option<Box<[u8]>> {
     Some(buf.into_boxed_slice())
 }
 
-/// `records` (all owned by the question name, `name_len` bytes in wire form) encoded with
-/// owner `0xC00C` and uncompressed RDATA, so the bytes fit after any question for that name.
-fn prebuild(records: &[Record], name_len: usize) -> Option<(u16, Box<[u8]>)> {
+/// `records` (all owned by the question name `owner`, `name_len` bytes in wire form) encoded
+/// with owner `0xC00C`, so the bytes fit after any question for that name. Names inside NS,
+/// CNAME, PTR, MX and SOA data are compressed against the question, as the general path and
+/// NSD do: the labels they share with the question read as the query spelled them (0x20).
+fn prebuild(records: &[Record], owner: &Name, name_len: usize) -> Option<(u16, Box<[u8]>)> {
     let mut out = Vec::new();
     for r in records {
-        let mut one = Vec::new();
-        let mut enc = BinEncoder::new(&mut one);
-        enc.set_name_encoding(NameEncoding::Uncompressed);
-        r.emit(&mut enc).ok()?;
         out.extend_from_slice(&[0xC0, 0x0C]);
-        out.extend_from_slice(one.get(name_len..)?);
+        out.extend_from_slice(&u16::from(r.record_type()).to_be_bytes());
+        out.extend_from_slice(&u16::from(r.dns_class).to_be_bytes());
+        out.extend_from_slice(&r.ttl.to_be_bytes());
+        let len_at = out.len();
+        out.extend_from_slice(&[0, 0]);
+        match &r.data {
+            RData::NS(NS(n)) | RData::CNAME(CNAME(n)) | RData::PTR(PTR(n)) => {
+                name_against(&mut out, n, owner)?
+            }
+            RData::MX(mx) => {
+                out.extend_from_slice(&mx.preference.to_be_bytes());
+                name_against(&mut out, &mx.exchange, owner)?;
+            }
+            RData::SOA(soa) => {
+                name_against(&mut out, &soa.mname, owner)?;
+                name_against(&mut out, &soa.rname, owner)?;
+                for v in [
+                    soa.serial,
+                    soa.refresh as u32,
+                    soa.retry as u32,
+                    soa.expire as u32,
+                    soa.minimum,
+                ] {
+                    out.extend_from_slice(&v.to_be_bytes());
+                }
+            }
+            _ => {
+                let mut one = Vec::new();
+                let mut enc = BinEncoder::new(&mut one);
+                enc.set_name_encoding(NameEncoding::Uncompressed);
+                r.emit(&mut enc).ok()?;
+                out.extend_from_slice(one.get(name_len + 10..)?);
+            }
+        }
+        let rdlen = u16::try_from(out.len() - len_at - 2).ok()?;
+        out[len_at..len_at + 2].copy_from_slice(&rdlen.to_be_bytes());
     }
     Some((u16::try_from(records.len()).ok()?, out.into_boxed_slice()))
+}
+
+/// Writes `name`: its labels not shared with the question name `qname`, then a pointer to the
+/// shared part in the question (which starts at offset 12), or the whole name when nothing is
+/// shared.
+fn name_against(out: &mut Vec<u8>, name: &Name, qname: &Name) -> Option<()> {
+    let mine: SmallVec<[&[u8]; 8]> = name.iter().collect();
+    let asked: SmallVec<[&[u8]; 8]> = qname.iter().collect();
+    let shared = mine
+        .iter()
+        .rev()
+        .zip(asked.iter().rev())
+        .take_while(|(a, b)| a.eq_ignore_ascii_case(b))
+        .count();
+    for label in &mine[..mine.len() - shared] {
+        out.push(u8::try_from(label.len()).ok()?);
+        out.extend_from_slice(label);
+    }
+    if shared == 0 {
+        out.push(0);
+        return Some(());
+    }
+    let skipped: usize = asked[..asked.len() - shared]
+        .iter()
+        .map(|l| l.len() + 1)
+        .sum();
+    let at = u16::try_from(12 + skipped).ok()?;
+    out.extend_from_slice(&(0xC000 | at).to_be_bytes());
+    Some(())
 }
 
 /// A query read in place.
@@ -165,6 +231,8 @@ struct Query<'m> {
     edns: Option<u16>,
     /// The ECS option's data as sent, and what it says.
     ecs: Option<(&'m [u8], ecs::Ecs)>,
+    /// The DO bit (RFC 3225), copied into the response's OPT.
+    dnssec_ok: bool,
 }
 
 fn be16(msg: &[u8], at: usize) -> Option<u16> {
@@ -213,6 +281,7 @@ fn read(msg: &[u8]) -> Option<Query<'_>> {
         return None; // class IN only
     }
     let qend = pos + 4;
+    let mut dnssec_ok = false;
     let (edns, ecs) = if additional == 1 {
         // OPT: root owner, TYPE 41, CLASS = payload size, extended RCODE and VERSION 0.
         let o = qend;
@@ -227,8 +296,18 @@ fn read(msg: &[u8]) -> Option<Query<'_>> {
         if o + 11 + rdlen != msg.len() {
             return None;
         }
-        let rdata = &msg[o + 11..];
-        let ecs = match ecs::scan_options(rdata).ok()? {
+        let at = wire::OptAt {
+            class: payload,
+            ttl: [msg[o + 5], msg[o + 6], msg[o + 7], msg[o + 8]],
+            rdata: o + 11..msg.len(),
+        };
+        let opt = wire::read_opt(msg, &at).ok()?;
+        // Cookies and NSID are the general path's business.
+        if opt.cookie.is_some() || opt.nsid {
+            return None;
+        }
+        dnssec_ok = opt.dnssec_ok;
+        let ecs = match opt.ecs {
             Some(data) => Some((data, ecs::parse_ecs(data).ok()?)),
             None => None,
         };
@@ -246,6 +325,7 @@ fn read(msg: &[u8]) -> Option<Query<'_>> {
         qtype,
         edns,
         ecs,
+        dnssec_ok,
     })
 }
 
@@ -404,7 +484,7 @@ pub fn respond(
     if q.edns.is_some() {
         out.extend_from_slice(&[0, 0, 41]);
         out.extend_from_slice(&udp_limit.to_be_bytes());
-        out.extend_from_slice(&[0, 0, 0, 0]);
+        out.extend_from_slice(&[0, 0, if q.dnssec_ok { 0x80 } else { 0 }, 0]);
         out.extend_from_slice(&(ecs_len as u16).to_be_bytes());
         if let Some((data, _)) = q.ecs {
             // RFC 7871 §7.2.1: FAMILY, SOURCE PREFIX-LENGTH and ADDRESS as sent, our SCOPE.

@@ -6,13 +6,14 @@ use std::sync::atomic::Ordering::Relaxed;
 use arc_swap::ArcSwap;
 use hickory_proto::op::{Edns, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::EdnsOption;
-use hickory_proto::rr::{DNSClass, Record, RecordType};
+use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 use hickory_server::zone_handler::MessageResponseBuilder;
 use tracing::debug;
 
 use super::answer::{Client, Response, answer};
+use super::wire::{self, Ede};
 use crate::geo::ecs::{self, Ecs};
 use crate::health::{HealthSnapshot, Served};
 use crate::metrics::Registry;
@@ -32,6 +33,10 @@ pub struct Shared {
     /// Answer common queries on the wire fast path ([`super::fast`]). Always on in the server;
     /// off only to compare the two paths (tests, benchmarks).
     pub fast_path: bool,
+    /// Our name server identifier for NSID (RFC 5001), when configured.
+    pub nsid: Option<Box<[u8]>>,
+    /// DNS Cookies (RFC 7873), when enabled.
+    pub cookies: Option<super::cookie::Cookies>,
 }
 
 impl Shared {
@@ -47,6 +52,8 @@ impl Shared {
             query_log: false,
             rrl: None,
             fast_path: true,
+            nsid: None,
+            cookies: None,
         })
     }
 
@@ -64,7 +71,7 @@ impl Shared {
     }
 }
 
-/// The request handler registered with hickory's `Server`.
+/// The request handler: validation, lookup and encoding of the general path.
 #[derive(Clone, Debug)]
 pub struct GslbHandler {
     shared: Arc<Shared>,
@@ -76,9 +83,31 @@ impl GslbHandler {
     }
 }
 
-/// What went wrong before a lookup could run.
-enum Early {
-    Rcode(ResponseCode),
+/// What the header, the OPT record and the transport decided before any lookup: an rcode that
+/// replaces the answer's, and what the response's OPT carries.
+#[derive(Debug, Default)]
+struct Plan {
+    /// An rcode decided before the lookup (FORMERR, NOTIMP, BADVERS…), replacing the answer's.
+    early: Option<ResponseCode>,
+    /// The validated ECS option, to echo with the answer's scope.
+    ecs: Option<Ecs>,
+    /// The query's OPT as sent, when it had one.
+    opt: Option<OptSeen>,
+    /// The COOKIE option to answer with: the client's cookie and a fresh server cookie.
+    cookie: Option<[u8; 24]>,
+    /// The query carried a valid server cookie of ours (RRL lets it through).
+    cookie_valid: bool,
+    /// Answer with TSIG error BADKEY (RFC 8945 §5.2): the query was signed with a key we do not
+    /// know (we know none).
+    tsig_badkey: Option<Vec<u8>>,
+}
+
+/// The parts of the query's OPT that the response depends on.
+#[derive(Debug, Clone, Copy)]
+struct OptSeen {
+    payload: u16,
+    dnssec_ok: bool,
+    nsid: bool,
 }
 
 impl GslbHandler {
@@ -88,13 +117,29 @@ impl GslbHandler {
         out.clear();
         let t0 = std::time::Instant::now();
         let g = &self.shared.metrics.global;
-        match request.protocol() {
-            Protocol::Udp => g.udp.fetch_add(1, Relaxed),
-            _ => g.tcp.fetch_add(1, Relaxed),
-        };
-        // RRL: UDP only (a TCP client has proven its address), before any work.
-        let verdict = match (&self.shared.rrl, request.protocol()) {
-            (Some(rrl), Protocol::Udp) => rrl.check(request.src().ip(), t0),
+        let udp = request.protocol() == Protocol::Udp;
+        if udp {
+            g.udp.fetch_add(1, Relaxed);
+        } else {
+            g.tcp.fetch_add(1, Relaxed);
+        }
+        let layout = wire::layout(request.as_slice());
+        if let Some(t) = layout.as_ref().and_then(|l| l.tsig.as_ref())
+            && !(t.last && t.in_additional)
+        {
+            // RFC 8945 §5.1: the TSIG record must be the last additional record; anything else
+            // is a format error (answered with the header alone, as NSD does).
+            g.unzoned
+                .count(RecordType::Unknown(0), ResponseCode::FormErr);
+            out.extend_from_slice(&error_header(request.as_slice(), ResponseCode::FormErr));
+            return true;
+        }
+        let mut plan = self.plan(request, layout.as_ref());
+
+        // RRL: UDP only (a TCP client has proven its address), and never for a query that
+        // carries our server cookie (it has proven its address too, RFC 7873 §5.3).
+        let verdict = match (&self.shared.rrl, udp && !plan.cookie_valid) {
+            (Some(rrl), true) => rrl.check(request.src().ip(), t0),
             _ => super::rrl::Verdict::Send,
         };
         match verdict {
@@ -105,34 +150,220 @@ impl GslbHandler {
         if verdict == super::rrl::Verdict::Drop {
             return false;
         }
-        let (resp, ecs, early) = self.respond(request);
-        let req_edns = request.edns.as_ref();
+        // A limited client that sent a cookie is told BADCOOKIE with a fresh server cookie
+        // instead of a truncated answer: it can retry at once with the cookie, which RRL lets
+        // through (RFC 7873 §5.2.3, §5.4).
+        let badcookie = verdict == super::rrl::Verdict::Slip && plan.cookie.is_some();
+        if badcookie {
+            plan.early = Some(ResponseCode::BADCOOKIE);
+        }
 
+        let resp = match plan.early {
+            Some(rc) => {
+                g.unzoned.count(RecordType::Unknown(0), rc);
+                Response::default()
+            }
+            None => self.lookup(request, &plan),
+        };
+        self.encode(request, &plan, &resp, verdict, badcookie, out);
+        let took = t0.elapsed();
+        g.observe_time(took.as_secs_f64());
+        if self.shared.query_log {
+            self.log_query(request, &resp, plan.ecs.as_ref(), took);
+        }
+        true
+    }
+
+    /// Reads the header, OPT and TSIG of the request and decides what they require.
+    fn plan(&self, request: &Request, layout: Option<&wire::Layout>) -> Plan {
+        let mut plan = Plan::default();
+        let msg = request.as_slice();
+        let opt = match layout.and_then(|l| l.opt.as_ref()) {
+            Some(at) => match wire::read_opt(msg, at) {
+                Ok(o) => Some(o),
+                Err(_) => {
+                    // RFC 6891 §6.1.2 / RFC 7871 §7.1.1: broken option framing, several ECS.
+                    plan.opt = Some(OptSeen {
+                        payload: at.class,
+                        dnssec_ok: at.ttl[2] & 0x80 != 0,
+                        nsid: false,
+                    });
+                    plan.early = Some(ResponseCode::FormErr);
+                    return plan;
+                }
+            },
+            None => None,
+        };
+        if let Some(o) = &opt {
+            plan.opt = Some(OptSeen {
+                payload: o.payload,
+                dnssec_ok: o.dnssec_ok,
+                nsid: o.nsid,
+            });
+        }
+        if layout.is_some_and(|l| l.tsig.is_some()) {
+            plan.tsig_badkey = tsig_badkey(request);
+        }
+        // The cookie is answered whatever the rcode (RFC 7873 §5.2), so read it first.
+        if let (Some(cookies), Some(data)) = (&self.shared.cookies, opt.and_then(|o| o.cookie)) {
+            match cookies.check(data, request.src().ip(), unix_now()) {
+                Ok(c) => {
+                    plan.cookie_valid = c.server_valid;
+                    plan.cookie = Some(cookies.answer(&c.client, request.src().ip(), unix_now()));
+                }
+                Err(_) => {
+                    // RFC 7873 §5.2.2: a malformed COOKIE option is a format error.
+                    plan.early = Some(ResponseCode::FormErr);
+                    return plan;
+                }
+            }
+        }
+        if plan.tsig_badkey.is_some() {
+            plan.early = Some(ResponseCode::NotAuth);
+            return plan;
+        }
+        if let Some(o) = &opt
+            && o.version > 0
+        {
+            // RFC 6891 §6.1.3: "If a responder does not implement the VERSION level of the
+            // request, then it MUST respond with RCODE=BADVERS."
+            plan.early = Some(ResponseCode::BADVERS);
+            return plan;
+        }
+        if request.queries.queries().len() != 1 || question_has_pointer(msg) {
+            // One question per message (RFC 9619); zero or several is a format error. The only
+            // name before a lone question is none: a compression pointer there points into
+            // the header, which is not a name (RFC 1035 §4.1.4 points at prior names).
+            plan.early = Some(ResponseCode::FormErr);
+            return plan;
+        }
+        if let Some(data) = opt.and_then(|o| o.ecs) {
+            match ecs::parse_ecs(data) {
+                Ok(e) => plan.ecs = Some(e),
+                // RFC 7871 §7.1.1: malformed ECS → FORMERR.
+                Err(_) => {
+                    plan.early = Some(ResponseCode::FormErr);
+                    return plan;
+                }
+            }
+        }
+        let g = &self.shared.metrics.global;
+        if plan.ecs.is_some() {
+            g.with_ecs.fetch_add(1, Relaxed);
+        } else {
+            g.without_ecs.fetch_add(1, Relaxed);
+        }
+        match request.metadata.op_code {
+            OpCode::Query => {}
+            // RFC 1996: we are no secondary; like Knot, NOTAUTH.
+            OpCode::Notify => plan.early = Some(ResponseCode::NotAuth),
+            // RFC 1035 §4.1.1: NOTIMP for kinds of query we do not support (UPDATE, IQUERY…).
+            _ => plan.early = Some(ResponseCode::NotImp),
+        }
+        plan
+    }
+
+    /// The answer to a valid one-question QUERY.
+    fn lookup(&self, request: &Request, plan: &Plan) -> Response {
+        let g = &self.shared.metrics.global;
+        let Some(q) = request.queries.queries().first() else {
+            return Response::default();
+        };
+        let qtype = q.query_type();
+        let refused = |ede| {
+            g.unzoned.count(qtype, ResponseCode::Refused);
+            Response {
+                ede: Some(ede),
+                ..Response::refused()
+            }
+        };
+        // We hold IN data; QCLASS ANY (255) is answered from it, as NSD and Knot do. Other
+        // classes (CHAOS, HESIOD, NONE) are refused: we are not authoritative for them.
+        if !matches!(q.query_class(), DNSClass::IN | DNSClass::ANY) {
+            return refused(Ede::NotSupported);
+        }
+        // One atomic load: zones and health that belong together.
+        let served = self.shared.served.load();
+        let qname = q.original().name();
+        if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
+            return transfer(&served.zones, qname, qtype, request.protocol(), g);
+        }
+        let client = Client {
+            src: request.src().ip(),
+            ecs: plan.ecs,
+        };
+        let mut resp = answer(
+            &served.zones,
+            &served.health,
+            qname,
+            qtype,
+            &client,
+            std::time::Instant::now(),
+        );
+        super::case::spell_as_asked(&mut resp, qname);
+        // Count where the answer came from: the zone's static names or one of its services.
+        let slot = resp
+            .zone
+            .and_then(|zi| served.zones.stats.zones.get(zi))
+            .map(|z| match resp.service {
+                Some(si) => z.services.get(si).map_or(&z.static_names, |s| &s.queries),
+                None => &z.static_names,
+            });
+        slot.unwrap_or(&g.unzoned).count(qtype, resp.rcode);
+        if let Some(e) = &plan.ecs
+            && e.source_prefix > 0
+        {
+            g.observe_scope(crate::geo::canonical(e.addr).is_ipv4(), resp.scope);
+        }
+        resp
+    }
+
+    /// Encodes `resp` for `request` into `out`: header, question, sections, OPT (payload, DO,
+    /// ECS, NSID, COOKIE, EDE) and TSIG, truncated for UDP when it does not fit.
+    fn encode(
+        &self,
+        request: &Request,
+        plan: &Plan,
+        resp: &Response,
+        verdict: super::rrl::Verdict,
+        badcookie: bool,
+        out: &mut Vec<u8>,
+    ) {
+        let g = &self.shared.metrics.global;
         // RFC 6891 §6.1.1: a request with OPT gets an OPT back. We advertise the smaller of the
-        // client's and our payload size: hickory truncates UDP at the response OPT's size, and
-        // RFC 6891 §6.2.5 has us honour the requestor's.
-        let udp_limit = match req_edns {
-            Some(e) => e.max_payload().clamp(512, self.shared.udp_payload),
+        // client's and our payload size (RFC 6891 §6.2.5 has us honour the requestor's).
+        let udp_limit = match &plan.opt {
+            Some(o) => o.payload.clamp(512, self.shared.udp_payload),
             None => 512,
         };
-        let resp_edns = req_edns.map(|_| {
+        let resp_edns = plan.opt.map(|o| {
             let mut e = Edns::new();
             e.set_max_payload(udp_limit).set_version(0);
-            if let Some(ecs) = &ecs {
+            // RFC 3225 §3: the DO bit of the query MUST be copied into the response.
+            e.set_dnssec_ok(o.dnssec_ok);
+            let opts = e.options_mut();
+            if let Some(ecs) = &plan.ecs {
                 // RFC 7871 §7.2.1: echo FAMILY, SOURCE PREFIX-LENGTH and ADDRESS, with our SCOPE.
-                e.options_mut()
-                    .insert(EdnsOption::Subnet(ecs::response_subnet(ecs, resp.scope)));
+                opts.insert(EdnsOption::Subnet(ecs::response_subnet(ecs, resp.scope)));
+            }
+            if let (true, Some(id)) = (o.nsid, &self.shared.nsid) {
+                // RFC 5001 §2.2: answer an (empty) NSID option with our identifier.
+                opts.insert(EdnsOption::Unknown(3, id.to_vec()));
+            }
+            if let Some(c) = &plan.cookie {
+                opts.insert(EdnsOption::Unknown(10, c.to_vec()));
+            }
+            if let Some(ede) = resp.ede {
+                // RFC 8914: INFO-CODE, no EXTRA-TEXT.
+                opts.insert(EdnsOption::Unknown(15, (ede as u16).to_be_bytes().to_vec()));
             }
             e
         });
 
         let mut meta = Metadata::response_from_request(&request.metadata);
-        meta.authoritative = resp.authoritative;
+        meta.authoritative = resp.authoritative && plan.early.is_none();
         meta.recursion_available = false;
-        meta.response_code = match early {
-            Some(Early::Rcode(rc)) => rc,
-            None => resp.rcode,
-        };
+        meta.response_code = plan.early.unwrap_or(resp.rcode);
 
         // Echo the question only when there is exactly one: an error about several (or a
         // malformed one) must not grow with them past the client's limit.
@@ -155,8 +386,9 @@ impl GslbHandler {
         }
 
         // A slipped answer goes out truncated: a real client retries over TCP.
-        let fits = verdict == super::rrl::Verdict::Send
-            && (request.protocol() != Protocol::Udp || fits_in(&resp, udp_limit, request));
+        let udp = request.protocol() == Protocol::Udp;
+        let fits = (verdict == super::rrl::Verdict::Send || badcookie)
+            && (!udp || fits_in(resp, udp_limit, request));
         let mut enc = hickory_proto::serialize::binary::BinEncoder::new(out);
         enc.set_max_size(u16::MAX);
         let result = if fits {
@@ -180,14 +412,87 @@ impl GslbHandler {
             debug!(%error, "cannot encode the response");
             out.clear();
             out.extend_from_slice(&error_header(request.as_slice(), ResponseCode::ServFail));
+            return;
         }
-        let took = t0.elapsed();
-        g.observe_time(took.as_secs_f64());
-        if self.shared.query_log {
-            self.log_query(request, &resp, ecs.as_ref(), took);
+        if let Some(tsig) = &plan.tsig_badkey {
+            append_additional(out, tsig);
         }
-        true
     }
+}
+
+/// Seconds since the Unix epoch, as 32 bits (cookie timestamps wrap, RFC 9018 §4.3).
+fn unix_now() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32)
+}
+
+/// The answer to AXFR or IXFR: we offer no transfers (the zone files are the source of truth).
+/// Like NSD: over UDP, AXFR is not implemented; at one of our apexes a transfer is refused with
+/// EDE 18 (Prohibited); elsewhere we are not authoritative for a zone there (NOTAUTH).
+fn transfer(
+    zones: &ZoneSet,
+    qname: &hickory_proto::rr::Name,
+    qtype: RecordType,
+    protocol: Protocol,
+    g: &crate::metrics::Global,
+) -> Response {
+    let apex = zones
+        .zone_by_origin(&hickory_proto::rr::LowerName::new(qname))
+        .is_some();
+    let (rcode, ede) = match (qtype, protocol) {
+        (RecordType::AXFR, Protocol::Udp) => (ResponseCode::NotImp, None),
+        _ if apex => (ResponseCode::Refused, Some(Ede::Prohibited)),
+        _ => (ResponseCode::NotAuth, None),
+    };
+    g.unzoned.count(qtype, rcode);
+    Response {
+        rcode,
+        ede,
+        ..Response::default()
+    }
+}
+
+/// The TSIG record of a BADKEY answer to a signed query (RFC 8945 §5.2.1): the query's key name
+/// and algorithm, its time signed and fudge, an empty MAC, the query's ID, error 17 (BADKEY).
+/// Encoded uncompressed, to be appended as the last additional record.
+fn tsig_badkey(request: &Request) -> Option<Vec<u8>> {
+    use hickory_proto::rr::rdata::TSIG;
+    use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
+    let rec = request
+        .additionals
+        .iter()
+        .rev()
+        .find(|r| r.record_type() == RecordType::TSIG)?;
+    let RData::TSIG(t) = &rec.data else {
+        return None;
+    };
+    let answer = TSIG::new(
+        t.algorithm.clone(),
+        t.time,
+        t.fudge,
+        Vec::new(),
+        request.metadata.id,
+        Some(hickory_proto::rr::rdata::tsig::TsigError::BadKey),
+        Vec::new(),
+    );
+    let mut r = Record::from_rdata(rec.name.clone(), 0, RData::TSIG(answer));
+    r.dns_class = DNSClass::ANY;
+    let mut buf = Vec::new();
+    let mut enc = BinEncoder::new(&mut buf);
+    enc.set_name_encoding(NameEncoding::Uncompressed);
+    r.emit(&mut enc).ok()?;
+    Some(buf)
+}
+
+/// Appends an encoded record to the additional section of the message in `out`.
+fn append_additional(out: &mut Vec<u8>, record: &[u8]) {
+    if out.len() < 12 || out.len() + record.len() > usize::from(u16::MAX) {
+        return;
+    }
+    let ar = u16::from_be_bytes([out[10], out[11]]).saturating_add(1);
+    out[10..12].copy_from_slice(&ar.to_be_bytes());
+    out.extend_from_slice(record);
 }
 
 impl GslbHandler {
@@ -231,111 +536,6 @@ impl GslbHandler {
             us = took.as_micros() as u64,
             "query"
         );
-    }
-
-    /// Validates the request and computes the answer. Returns the answer, the validated ECS option
-    /// (to echo) and an early rcode that replaces the answer's.
-    fn respond(&self, request: &Request) -> (Response, Option<Ecs>, Option<Early>) {
-        let g = &self.shared.metrics.global;
-        let fail = |rc| {
-            g.unzoned.count(RecordType::Unknown(0), rc);
-            (Response::default(), None, Some(Early::Rcode(rc)))
-        };
-        if request.metadata.op_code != OpCode::Query {
-            // RFC 1035 §4.1.1: NOTIMP for kinds of query we do not support (UPDATE, NOTIFY…).
-            return fail(ResponseCode::NotImp);
-        }
-        if let Some(edns) = &request.edns {
-            // RFC 6891 §6.1.3: "If a responder does not implement the VERSION level of the
-            // request, then it MUST respond with RCODE=BADVERS."
-            if edns.version() > 0 {
-                return fail(ResponseCode::BADVERS);
-            }
-        }
-        let queries = request.queries.queries();
-        if queries.len() != 1 {
-            // One question per message (RFC 9619); zero or several is a format error.
-            return fail(ResponseCode::FormErr);
-        }
-        if question_has_pointer(request.as_slice()) {
-            // The only name before a lone question is none: a compression pointer there points
-            // into the header, which is not a name (RFC 1035 §4.1.4 points at prior names).
-            return fail(ResponseCode::FormErr);
-        }
-        let mut ecs = None;
-        if request.edns.is_some() {
-            match ecs::scan_opt(request.as_slice()) {
-                Ok(None) => {}
-                Ok(Some(data)) => match ecs::parse_ecs(data) {
-                    Ok(e) => ecs = Some(e),
-                    // RFC 7871 §7.1.1: malformed ECS → FORMERR.
-                    Err(_) => return fail(ResponseCode::FormErr),
-                },
-                // RFC 6891 §6.1.2 / RFC 7871 §7.1.1: broken option framing, several ECS options.
-                Err(_) => return fail(ResponseCode::FormErr),
-            }
-        }
-        if ecs.is_some() {
-            g.with_ecs.fetch_add(1, Relaxed);
-        } else {
-            g.without_ecs.fetch_add(1, Relaxed);
-        }
-        let q = &queries[0];
-        let qtype = q.query_type();
-        if q.query_class() != DNSClass::IN {
-            g.unzoned.count(qtype, ResponseCode::Refused);
-            // We hold IN data only. REFUSED (not NOTIMP): the opcode is implemented, we just
-            // are not authoritative for CHAOS/HESIOD or class ANY, like most authoritative servers.
-            return (Response::refused(), ecs, None);
-        }
-        match qtype {
-            // Zone transfers are not offered: the zone files are the source of truth.
-            RecordType::AXFR | RecordType::IXFR => {
-                g.unzoned.count(qtype, ResponseCode::Refused);
-                return (Response::refused(), ecs, None);
-            }
-            // RFC 6891 §6.1.1: OPT is a pseudo-RR, never a question; TSIG (RFC 8945) and TKEY
-            // (RFC 2930) are transaction meta-types with no data to ask for (BIND answers
-            // FORMERR too).
-            RecordType::OPT | RecordType::TSIG | RecordType::Unknown(249) => {
-                g.unzoned.count(qtype, ResponseCode::FormErr);
-                return (
-                    Response::default(),
-                    ecs,
-                    Some(Early::Rcode(ResponseCode::FormErr)),
-                );
-            }
-            _ => {}
-        }
-        let client = Client {
-            src: request.src().ip(),
-            ecs,
-        };
-        // One atomic load: zones and health that belong together.
-        let served = self.shared.served.load();
-        let resp = answer(
-            &served.zones,
-            &served.health,
-            q.original().name(),
-            qtype,
-            &client,
-            std::time::Instant::now(),
-        );
-        // Count where the answer came from: the zone's static names or one of its services.
-        let slot = resp
-            .zone
-            .and_then(|zi| served.zones.stats.zones.get(zi))
-            .map(|z| match resp.service {
-                Some(si) => z.services.get(si).map_or(&z.static_names, |s| &s.queries),
-                None => &z.static_names,
-            });
-        slot.unwrap_or(&g.unzoned).count(qtype, resp.rcode);
-        if let Some(e) = &ecs
-            && e.source_prefix > 0
-        {
-            g.observe_scope(crate::geo::canonical(e.addr).is_ipv4(), resp.scope);
-        }
-        (resp, ecs, None)
     }
 }
 

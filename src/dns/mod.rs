@@ -8,11 +8,14 @@
 //! truncation. No steering logic lives here.
 
 pub mod answer;
+pub mod case;
+pub mod cookie;
 pub mod fast;
 pub mod handler;
 pub mod rrl;
 pub mod tcp;
 pub mod udp;
+pub mod wire;
 
 pub use answer::{Client, Response, answer};
 pub use handler::{GslbHandler, Shared};

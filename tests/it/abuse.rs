@@ -129,8 +129,17 @@ fn closed(s: &mut TcpStream) -> bool {
     ask(s).is_none()
 }
 
+/// Sends the length prefix and the first bytes of a query, and no more: the connection is
+/// busy (a message is arriving) until the idle timeout.
+fn start_query(s: &mut TcpStream) {
+    let q = Q::new("static.gslb.example.", RecordType::A).to_bytes();
+    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&q[..3]);
+    s.write_all(&framed).unwrap();
+}
+
 #[test]
-fn tcp_connections_are_capped_per_source_and_in_all() {
+fn tcp_limits_make_room_by_closing_the_idlest_connection() {
     let srv = server(|c| {
         c.tcp_limits = TcpLimits {
             max_connections: 4,
@@ -138,49 +147,61 @@ fn tcp_connections_are_capped_per_source_and_in_all() {
             max_queries: 1000,
         }
     });
-    let mut a1 = connect("127.6.0.1", srv.addr);
-    let mut a2 = connect("127.6.0.1", srv.addr);
-    assert!(ask(&mut a1).is_some() && ask(&mut a2).is_some());
-    let mut a3 = connect("127.6.0.1", srv.addr);
-    assert!(
-        closed(&mut a3),
-        "a third connection from one source is refused"
-    );
-    let mut b1 = connect("127.6.0.2", srv.addr);
-    let mut b2 = connect("127.6.0.2", srv.addr);
-    assert!(
-        ask(&mut b1).is_some() && ask(&mut b2).is_some(),
-        "other sources still get in"
-    );
-    let mut c1 = connect("127.6.0.3", srv.addr);
-    assert!(closed(&mut c1), "four open in all: full");
-    // UDP keeps working while TCP is full.
-    assert_eq!(
-        addrs(&srv.udp(&Q::new("static.gslb.example.", RecordType::A))).len(),
-        2
-    );
-    // A place frees up when a connection closes.
-    drop(a1);
-    let deadline = Instant::now() + Duration::from_secs(3);
-    loop {
-        let mut c2 = connect("127.6.0.3", srv.addr);
-        if ask(&mut c2).is_some() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the freed place was never given back"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // The refusals are counted (gslbd_tcp_refused_total).
-    assert!(
+    let evicted = || {
+        srv.gslbd()
+            .dns
+            .tcp
+            .evicted
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let refused = || {
         srv.gslbd()
             .dns
             .tcp
             .refused
             .load(std::sync::atomic::Ordering::Relaxed)
-            >= 2
+    };
+    // Per source: two idle connections do not lock their address out. The third connection
+    // is answered and the one idle longest is closed.
+    let mut a1 = connect("127.6.0.1", srv.addr);
+    assert!(ask(&mut a1).is_some());
+    std::thread::sleep(Duration::from_millis(20));
+    let mut a2 = connect("127.6.0.1", srv.addr);
+    assert!(ask(&mut a2).is_some());
+    let mut a3 = connect("127.6.0.1", srv.addr);
+    assert!(
+        ask(&mut a3).is_some(),
+        "an idle pair never locks its source out"
+    );
+    assert!(closed(&mut a1), "the idlest connection made room");
+    assert!(ask(&mut a2).is_some(), "the other one stays open");
+    assert_eq!(evicted(), 1);
+    // Busy connections (a query arriving) are never closed for another: then the new one is.
+    let mut b1 = connect("127.6.0.2", srv.addr);
+    let mut b2 = connect("127.6.0.2", srv.addr);
+    start_query(&mut b1);
+    start_query(&mut b2);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut b3 = connect("127.6.0.2", srv.addr);
+    assert!(
+        closed(&mut b3),
+        "no room: both connections of the source are busy"
+    );
+    assert_eq!(refused(), 1);
+    // In all: four open (a2, a3, b1, b2). A newcomer takes the place of the idlest of all
+    // (a2 or a3), never of a busy one.
+    let mut c1 = connect("127.6.0.3", srv.addr);
+    assert!(ask(&mut c1).is_some(), "the total limit makes room too");
+    assert_eq!(evicted(), 2);
+    let mut open_a = 0;
+    for s in [&mut a2, &mut a3] {
+        open_a += usize::from(ask(s).is_some());
+    }
+    assert_eq!(open_a, 1, "exactly one idle connection was closed");
+    // UDP keeps working throughout.
+    assert_eq!(
+        addrs(&srv.udp(&Q::new("static.gslb.example.", RecordType::A))).len(),
+        2
     );
 }
 

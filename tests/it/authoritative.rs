@@ -2,7 +2,8 @@
 //!
 //! What this module proves:
 //! - header flags: AA on every answer from our zones, RA never, RD copied; the ID and QR echoed;
-//! - REFUSED (AA clear) outside our zones, for classes other than IN, and for AXFR/IXFR;
+//! - REFUSED (AA clear) outside our zones, for classes other than IN and ANY, and for zone
+//!   transfers at our apexes;
 //! - negative answers (RFC 2308): NXDOMAIN and NODATA (including empty non-terminals) carry the
 //!   zone SOA with TTL min(SOA TTL, MINIMUM);
 //! - CNAME chains inside the zone, out-of-zone targets, CNAME queries, loops, dangling targets;
@@ -16,7 +17,7 @@
 //! - truncation: TC and no records when the answer exceeds 512 (no EDNS) or the EDNS limit,
 //!   whole answers over TCP;
 //! - QNAME case preserved in the question and the answer owner;
-//! - NOTIMP for opcodes other than QUERY, FORMERR for zero or two questions;
+//! - NOTIMP for opcodes other than QUERY and NOTIFY (NOTAUTH), FORMERR for zero or two questions;
 //! - no reply to responses or to packets shorter than a header, FORMERR or silence for
 //!   malformed questions (compression loops included), and the server keeps answering.
 
@@ -1083,14 +1084,14 @@ fn qname_case_is_preserved_in_question_and_answer() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-fn classes_other_than_in_are_refused() {
+fn classes_other_than_in_and_any_are_refused() {
     let srv = example();
     for (name, rtype) in [
         ("static.gslb.example.", RecordType::A),
         ("gslb.example.", RecordType::SOA),
         ("version.bind.", RecordType::TXT),
     ] {
-        for class in [DNSClass::CH, DNSClass::ANY, DNSClass::HS] {
+        for class in [DNSClass::CH, DNSClass::HS, DNSClass::NONE] {
             srv.both(&Q::new(name, rtype).class(class), |m, via| {
                 let ctx = format!("{via} {name} {rtype} {class}");
                 assert_refused(m, &ctx);
@@ -1098,18 +1099,31 @@ fn classes_other_than_in_are_refused() {
             });
         }
     }
+    // Class ANY is answered from the IN data (tests/it/protocol.rs has the details).
+    srv.both(
+        &Q::new("static.gslb.example.", RecordType::A).class(DNSClass::ANY),
+        |m, via| {
+            assert_eq!(rcode(m), ResponseCode::NoError, "{via}\n{m}");
+            assert_eq!(addrs(m).len(), 2, "{via}");
+        },
+    );
 }
 
 #[test]
-fn opcodes_other_than_query_are_notimp() {
+fn opcodes_other_than_query_are_notimp_and_notify_notauth() {
     let srv = example();
     for op in [OpCode::Status, OpCode::Notify, OpCode::Update] {
+        let want = if op == OpCode::Notify {
+            ResponseCode::NotAuth
+        } else {
+            ResponseCode::NotImp
+        };
         for q in [
             Q::new("gslb.example.", RecordType::SOA).op(op),
             Q::new("static.gslb.example.", RecordType::A).op(op).rd(),
         ] {
             srv.both(&q, |m, via| {
-                assert_eq!(rcode(m), ResponseCode::NotImp, "{via} {op}\n{m}");
+                assert_eq!(rcode(m), want, "{via} {op}\n{m}");
                 assert_eq!(m.metadata.op_code, op, "{via}: opcode echoed");
                 assert_eq!(m.metadata.message_type, MessageType::Response, "{via}");
                 assert_eq!(m.metadata.recursion_desired, q.rd, "{via}");
@@ -1229,17 +1243,24 @@ fn compression_pointer_loop_is_formerr_or_dropped() {
 
 #[test]
 fn zone_transfers_are_refused() {
+    // As NSD answers: over TCP (and IXFR over UDP) at an apex REFUSED, AXFR over UDP NOTIMP,
+    // for a name that is no apex of ours NOTAUTH.
     let srv = example();
     for rtype in [RecordType::AXFR, RecordType::IXFR] {
         let q = Q::new("gslb.example.", rtype);
         let m = srv.tcp(&q);
         assert_refused(&m, &format!("tcp {rtype}"));
         assert_eq!(m.queries[0].query_type(), rtype);
-        let m = srv.udp(&q);
-        assert_refused(&m, &format!("udp {rtype}"));
     }
-    // Not even for a name the server is not authoritative for.
-    assert_refused(&srv.tcp(&Q::new("example.com.", RecordType::AXFR)), "tcp");
+    assert_refused(
+        &srv.udp(&Q::new("gslb.example.", RecordType::IXFR)),
+        "udp IXFR",
+    );
+    let m = srv.udp(&Q::new("gslb.example.", RecordType::AXFR));
+    assert_eq!(rcode(&m), ResponseCode::NotImp, "{m}");
+    // Not for a name the server is not authoritative for.
+    let m = srv.tcp(&Q::new("example.com.", RecordType::AXFR));
+    assert_eq!(rcode(&m), ResponseCode::NotAuth, "{m}");
     // And the address data is still served.
     assert_alive(&srv);
 }

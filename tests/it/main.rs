@@ -14,6 +14,8 @@
 //! - `abuse`: response rate limiting and TCP connection limits.
 //! - `admin`: the admin API, metrics, reload (API, file watch, SIGHUP) and shutdown.
 //! - `page`: the status page in headless Chromium.
+//! - `protocol`: protocol details answered like NSD and Knot: DO, EDE, TSIG, opcodes, 0x20 case,
+//!   NSID, cookies.
 //! - `policy`: every steering policy through DNS, `_explain` TXT, `[[expect]]` in `check`.
 
 mod abuse;
@@ -29,3 +31,4 @@ mod health;
 mod hostile;
 mod page;
 mod policy;
+mod protocol;
