@@ -164,7 +164,14 @@ pub fn answer(
                 match rrset {
                     Some(set) => {
                         push_owned(&mut resp.answers, &set.records, &owner);
-                        if matches!(set.rtype, RecordType::NS | RecordType::MX | RecordType::SRV) {
+                        if matches!(
+                            set.rtype,
+                            RecordType::NS
+                                | RecordType::MX
+                                | RecordType::SRV
+                                | RecordType::SVCB
+                                | RecordType::HTTPS
+                        ) {
                             add_glue(zone, set.records.iter(), &mut resp.additionals);
                         }
                     }
@@ -297,13 +304,26 @@ fn push_owned(out: &mut Vec<Record>, records: &[Record], owner: &Name) {
     }));
 }
 
-/// A and AAAA of in-zone NS, MX and SRV targets, for the additional section.
+/// A and AAAA of in-zone NS, MX, SRV, SVCB and HTTPS targets, for the additional section
+/// (RFC 1035 §3.3.9 and §3.3.11, RFC 2782, RFC 9460 §4.1 — Knot adds the last two too).
 fn add_glue<'a>(zone: &Zone, records: impl Iterator<Item = &'a Record>, out: &mut Vec<Record>) {
     for r in records {
+        let svcb;
         let target = match &r.data {
             RData::NS(ns) => &ns.0,
             RData::MX(mx) => &mx.exchange,
             RData::SRV(srv) => &srv.target,
+            RData::Unknown { code, rdata }
+                if matches!(code, RecordType::SVCB | RecordType::HTTPS) =>
+            {
+                match svcb_target(&rdata.anything, &r.name) {
+                    Some(t) => {
+                        svcb = t;
+                        &svcb
+                    }
+                    None => continue,
+                }
+            }
             _ => continue,
         };
         for a in zone.addresses(target) {
@@ -311,6 +331,18 @@ fn add_glue<'a>(zone: &Zone, records: impl Iterator<Item = &'a Record>, out: &mu
                 out.push(a.clone());
             }
         }
+    }
+}
+
+/// The TargetName of SVCB or HTTPS RDATA (RFC 9460 §2.2), the owner for "." in ServiceMode.
+fn svcb_target(rdata: &[u8], owner: &Name) -> Option<Name> {
+    use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+    let priority = u16::from_be_bytes([*rdata.first()?, *rdata.get(1)?]);
+    let target = Name::read(&mut BinDecoder::new(rdata.get(2..)?)).ok()?;
+    match (target.is_root(), priority) {
+        (false, _) => Some(target),
+        (true, 0) => None,
+        (true, _) => Some(owner.clone()),
     }
 }
 

@@ -193,11 +193,17 @@ mod tests {
 
     #[test]
     fn rfc9018_appendix_a3_reserved_bytes_are_hashed_not_checked() {
-        let c = Cookies::new(vec![parse_secret("e5e973e5a6b2a43f48e7dc849e37bfcf").unwrap()]);
+        let c = Cookies::new(vec![
+            parse_secret("e5e973e5a6b2a43f48e7dc849e37bfcf").unwrap(),
+        ]);
         let client = ip("203.0.113.203");
         let sent = hex("fc93fc62807ddb8601abcdef5cf78f71a314227b6679ebf5");
         // Valid while fresh (made at 1559727985), expired by the time of the vector's answer.
-        assert!(c.check(&sent, client, 1_559_727_985 + 60).unwrap().server_valid);
+        assert!(
+            c.check(&sent, client, 1_559_727_985 + 60)
+                .unwrap()
+                .server_valid
+        );
         let v = c.check(&sent, client, 1_559_734_700).unwrap();
         assert!(!v.server_valid);
         assert_eq!(

@@ -255,9 +255,10 @@ impl GslbHandler {
         }
         match request.metadata.op_code {
             OpCode::Query => {}
-            // RFC 1996: we are no secondary; like Knot, NOTAUTH.
-            OpCode::Notify => plan.early = Some(ResponseCode::NotAuth),
-            // RFC 1035 §4.1.1: NOTIMP for kinds of query we do not support (UPDATE, IQUERY…).
+            // RFC 1996: we are no secondary (NOTIFY); RFC 2136: we take no dynamic updates, the
+            // zone files are the source of truth. Knot answers both NOTAUTH.
+            OpCode::Notify | OpCode::Update => plan.early = Some(ResponseCode::NotAuth),
+            // RFC 1035 §4.1.1: NOTIMP for kinds of query we do not support (IQUERY, STATUS…).
             _ => plan.early = Some(ResponseCode::NotImp),
         }
         plan
@@ -278,9 +279,24 @@ impl GslbHandler {
             }
         };
         // We hold IN data; QCLASS ANY (255) is answered from it, as NSD and Knot do. Other
-        // classes (CHAOS, HESIOD, NONE) are refused: we are not authoritative for them.
+        // classes (CHAOS, HESIOD, NONE) are refused: we are not authoritative for them. The
+        // CHAOS names that ask a server who it is are refused as prohibited: like NSD with
+        // `hide-version` and `hide-identity`, gslbd does not tell (NSID does, when configured).
         if !matches!(q.query_class(), DNSClass::IN | DNSClass::ANY) {
-            return refused(Ede::NotSupported);
+            let identity = q.query_class() == DNSClass::CH
+                && [
+                    "version.bind.",
+                    "version.server.",
+                    "id.server.",
+                    "hostname.bind.",
+                ]
+                .iter()
+                .any(|n| q.name().to_string().eq_ignore_ascii_case(n));
+            return refused(if identity {
+                Ede::Prohibited
+            } else {
+                Ede::NotSupported
+            });
         }
         // One atomic load: zones and health that belong together.
         let served = self.shared.served.load();
@@ -336,7 +352,10 @@ impl GslbHandler {
             Some(o) => o.payload.clamp(512, self.shared.udp_payload),
             None => 512,
         };
-        let resp_edns = plan.opt.map(|o| {
+        // FORMERR about several questions carries no OPT either (NSD's answer): nothing about
+        // such a message is worth echoing.
+        let several = request.queries.len() > 1;
+        let resp_edns = plan.opt.filter(|_| !several).map(|o| {
             let mut e = Edns::new();
             e.set_max_payload(udp_limit).set_version(0);
             // RFC 3225 §3: the DO bit of the query MUST be copied into the response.
@@ -372,42 +391,89 @@ impl GslbHandler {
             0,
         )
         .ok();
+        // A class we know nothing of (neither IN, ANY nor CHAOS) is not echoed either, as NSD
+        // answers it.
+        let odd_class = request.queries.queries().first().is_some_and(|q| {
+            !matches!(q.query_class(), DNSClass::IN | DNSClass::ANY | DNSClass::CH)
+        });
         let echo = match &no_questions {
             Some(none)
-                if request.queries.len() != 1 || question_has_pointer(request.as_slice()) =>
+                if request.queries.len() != 1
+                    || question_has_pointer(request.as_slice())
+                    || odd_class =>
             {
                 none
             }
             _ => &request.queries,
         };
-        let mut builder = MessageResponseBuilder::new(echo, None);
-        if let Some(e) = &resp_edns {
-            builder.edns(e);
-        }
+        let emit = |out: &mut Vec<u8>, additionals: &[Record], truncated: bool, records: bool| {
+            out.clear();
+            let mut builder = MessageResponseBuilder::new(echo, None);
+            if let Some(e) = &resp_edns {
+                builder.edns(e);
+            }
+            let mut meta = meta;
+            meta.truncation = truncated;
+            let mut enc = hickory_proto::serialize::binary::BinEncoder::new(out);
+            enc.set_max_size(u16::MAX);
+            let done = if records {
+                builder
+                    .build(
+                        meta,
+                        resp.answers.iter(),
+                        resp.authorities.iter(),
+                        std::iter::empty::<&Record>(),
+                        additionals.iter(),
+                    )
+                    .destructive_emit(&mut enc)
+            } else {
+                builder.build_no_records(meta).destructive_emit(&mut enc)
+            };
+            done.map(|_| ())
+        };
 
         // A slipped answer goes out truncated: a real client retries over TCP.
         let udp = request.protocol() == Protocol::Udp;
-        let fits = (verdict == super::rrl::Verdict::Send || badcookie)
-            && (!udp || fits_in(resp, udp_limit, request));
-        let mut enc = hickory_proto::serialize::binary::BinEncoder::new(out);
-        enc.set_max_size(u16::MAX);
-        let result = if fits {
-            builder
-                .build(
-                    meta,
-                    resp.answers.iter(),
-                    resp.authorities.iter(),
-                    std::iter::empty::<&Record>(),
-                    resp.additionals.iter(),
-                )
-                .destructive_emit(&mut enc)
+        let slipped = !(verdict == super::rrl::Verdict::Send || badcookie);
+        let limit = if udp {
+            usize::from(udp_limit)
         } else {
-            // RFC 2181 §9: set TC when the answer does not fit; we send the question and OPT
-            // alone so that the client retries over TCP instead of using a partial RRset.
-            meta.truncation = true;
-            g.truncated.fetch_add(1, Relaxed);
-            builder.build_no_records(meta).destructive_emit(&mut enc)
+            usize::from(u16::MAX)
         };
+        let mut truncated = slipped;
+        let mut result = if slipped {
+            emit(out, &[], true, false)
+        } else {
+            emit(out, &resp.additionals, false, true)
+        };
+        if result.is_ok() && !slipped && out.len() > limit {
+            // Too big: drop additional RRsets from the end while the rest does not fit. Dropped
+            // glue of a referral sets TC (RFC 9471: glue is not optional), other additional data
+            // goes quietly (RFC 2181 §9), as Knot does. When the answer and authority sections
+            // alone do not fit, set TC and send the question and OPT alone, so that the client
+            // retries over TCP instead of using a partial RRset.
+            let referral = resp
+                .authorities
+                .iter()
+                .any(|r| r.record_type() == RecordType::NS);
+            let mut fitted = false;
+            for keep in rrset_starts(&resp.additionals).into_iter().rev() {
+                let cut = referral && keep < resp.additionals.len();
+                result = emit(out, &resp.additionals[..keep], cut, true);
+                if result.is_err() || out.len() <= limit {
+                    truncated = cut;
+                    fitted = true;
+                    break;
+                }
+            }
+            if !fitted {
+                truncated = true;
+                result = emit(out, &[], true, false);
+            }
+        }
+        if truncated {
+            g.truncated.fetch_add(1, Relaxed);
+        }
         if let Err(error) = result {
             debug!(%error, "cannot encode the response");
             out.clear();
@@ -539,67 +605,16 @@ impl GslbHandler {
     }
 }
 
-/// Whether the response fits `limit` bytes. Cheap upper bound first (no name compression); only
-/// when that exceeds the limit is the message really encoded.
-fn fits_in(resp: &Response, limit: u16, request: &Request) -> bool {
-    let limit = usize::from(limit);
-    let rec = |r: &Record| r.name.len() + 10 + rdata_upper(r);
-    let q = request.queries.as_bytes().len();
-    let upper = 12
-        + q
-        + resp.answers.iter().map(rec).sum::<usize>()
-        + resp.authorities.iter().map(rec).sum::<usize>()
-        + resp.additionals.iter().map(rec).sum::<usize>()
-        + 11
-        + 12;
-    if upper <= limit {
-        return true;
+/// The indices where each RRset of `records` starts (consecutive records of one owner and type
+/// form an RRset), with 0 first.
+fn rrset_starts(records: &[Record]) -> Vec<usize> {
+    let mut starts = vec![0];
+    for (i, w) in records.windows(2).enumerate() {
+        if w[0].name != w[1].name || w[0].record_type() != w[1].record_type() {
+            starts.push(i + 1);
+        }
     }
-    let mut buf = Vec::with_capacity(upper);
-    let mut enc = hickory_proto::serialize::binary::BinEncoder::new(&mut buf);
-    enc.set_max_size(u16::MAX);
-    let meta = Metadata::response_from_request(&request.metadata);
-    let edns = request.edns.as_ref().map(|_| {
-        let mut e = Edns::new();
-        e.set_max_payload(512);
-        e
-    });
-    let header = hickory_proto::op::emit_message_parts(
-        &meta,
-        &mut request
-            .queries
-            .queries()
-            .iter()
-            .map(|q| q.original().clone())
-            .collect::<Vec<_>>()
-            .iter(),
-        &mut resp.answers.iter(),
-        &mut resp.authorities.iter(),
-        &mut resp.additionals.iter(),
-        edns.as_ref(),
-        None,
-        &mut enc,
-    );
-    // ECS option: at most 4 + 16 + 4 bytes more.
-    header.is_ok() && buf.len() + 24 <= limit
-}
-
-/// An upper bound of a record's RDATA length.
-fn rdata_upper(r: &Record) -> usize {
-    use hickory_proto::rr::RData;
-    match &r.data {
-        RData::A(_) => 4,
-        RData::AAAA(_) => 16,
-        RData::CNAME(n) => n.0.len(),
-        RData::NS(n) => n.0.len(),
-        RData::PTR(n) => n.0.len(),
-        RData::MX(mx) => 2 + mx.exchange.len(),
-        RData::SRV(s) => 6 + s.target.len(),
-        RData::SOA(s) => s.mname.len() + s.rname.len() + 20,
-        RData::TXT(t) => t.txt_data.iter().map(|s| s.len() + 1).sum(),
-        // Anything else: assume the worst; the exact check runs.
-        _ => usize::from(u16::MAX),
-    }
+    starts
 }
 
 /// What became of one message handed to [`respond_into`].

@@ -19,7 +19,7 @@
 //!   an answer with scope 0;
 //! - responses (QR set) are never answered, even when malformed (no reflection);
 //! - classes other than IN and ANY → REFUSED; unknown types, and OPT, TSIG, TKEY as QTYPE →
-//!   NODATA; NOTIFY → NOTAUTH, every other opcode but QUERY → NOTIMP;
+//!   NODATA; NOTIFY and UPDATE → NOTAUTH, every other opcode but QUERY → NOTIMP;
 //! - TCP: partial messages are closed after the idle timeout while others are served, slowloris
 //!   is closed, lengths 0 and 1 close, pipelined queries are answered in order, half-sent
 //!   prefixes free the connection, 200 idle connections do not block anyone;
@@ -1047,10 +1047,11 @@ fn type_cases() -> Vec<Case> {
 }
 
 fn opcode_cases() -> Vec<Case> {
-    // NOTIFY (4) is NOTAUTH (we are no secondary, as Knot says); the rest NOTIMP.
+    // NOTIFY (4) and UPDATE (5) are NOTAUTH (no secondary, no updates: Knot's answer); the rest
+    // NOTIMP.
     (1u8..=15)
         .map(|op| {
-            let want = if op == 4 {
+            let want = if op == 4 || op == 5 {
                 Expect::Rcode(ResponseCode::NotAuth)
             } else {
                 NOTIMP

@@ -189,16 +189,32 @@ fn qclass_any_is_answered_from_the_in_data() {
             assert_eq!(m.authorities.len(), 1, "{via}: SOA\n{m}");
         },
     );
-    // Other classes stay refused, with EDE 21 (Not Supported) when the query has EDNS.
+    // Other classes stay refused, with EDE 21 (Not Supported) when the query has EDNS; as NSD
+    // answers, the question is echoed for CHAOS only.
     for class in [DNSClass::CH, DNSClass::HS, DNSClass::NONE] {
         srv.both(
             &Q::new("www.p.test.", RecordType::A).class(class).edns(1232),
             |m, via| {
                 assert_eq!(rcode(m), ResponseCode::Refused, "{via} {class}\n{m}");
                 assert_eq!(ede(m), [21], "{via} {class}");
+                assert_eq!(
+                    m.queries.len(),
+                    usize::from(class == DNSClass::CH),
+                    "{via} {class}"
+                );
             },
         );
     }
+    // Who-are-you names in CHAOS are refused as prohibited (gslbd tells through NSID only).
+    srv.both(
+        &Q::new("version.bind.", RecordType::TXT)
+            .class(DNSClass::CH)
+            .edns(1232),
+        |m, via| {
+            assert_eq!(rcode(m), ResponseCode::Refused, "{via}\n{m}");
+            assert_eq!(ede(m), [18], "{via}");
+        },
+    );
 }
 
 #[test]
@@ -272,19 +288,18 @@ fn transfers_and_meta_types_are_answered_like_nsd() {
             assert!(m.metadata.authoritative, "{via} {t}");
         });
     }
-    // NOTIFY: we are no secondary (Knot's NOTAUTH); other opcodes are not implemented.
-    srv.both(
-        &Q::new("p.test.", RecordType::SOA).op(OpCode::Notify),
-        |m, via| {
-            assert_eq!(rcode(m), ResponseCode::NotAuth, "{via}\n{m}");
-            assert_eq!(m.metadata.op_code, OpCode::Notify, "{via}");
-        },
-    );
-    for op in [OpCode::Update, OpCode::Status] {
+    // NOTIFY and UPDATE: we are no secondary and take no updates (Knot's NOTAUTH); other
+    // opcodes are not implemented.
+    for op in [OpCode::Notify, OpCode::Update] {
         srv.both(&Q::new("p.test.", RecordType::SOA).op(op), |m, via| {
-            assert_eq!(rcode(m), ResponseCode::NotImp, "{via} {op}\n{m}");
+            assert_eq!(rcode(m), ResponseCode::NotAuth, "{via} {op}\n{m}");
+            assert_eq!(m.metadata.op_code, op, "{via}");
         });
     }
+    srv.both(
+        &Q::new("p.test.", RecordType::SOA).op(OpCode::Status),
+        |m, via| assert_eq!(rcode(m), ResponseCode::NotImp, "{via}\n{m}"),
+    );
 }
 
 /// `www.p.test. A` signed with TSIG key `foo.` (hmac-sha256, a made-up MAC), with `extra`
