@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
-use hickory_proto::serialize::txt::Parser;
 use ipnet::IpNet;
 
 use super::diag::{Diagnostic, Diagnostics, Lines, from_toml_error};
@@ -18,19 +17,6 @@ use crate::geo::{GeoDb, GeoDefault, GeoMap, GeoRules, Site};
 use crate::health::ProbeSpec;
 use crate::steer::{ScoreWeights, Shed, Step, hash};
 use crate::zone::{AllDown, Node, ProbeTarget, Region, RrSet, Service, Zone, ZoneSet};
-
-/// Inline records may use these types; a `master_file` may hold any type hickory parses.
-const INLINE_TYPES: [RecordType; 9] = [
-    RecordType::A,
-    RecordType::AAAA,
-    RecordType::CNAME,
-    RecordType::MX,
-    RecordType::TXT,
-    RecordType::SRV,
-    RecordType::CAA,
-    RecordType::PTR,
-    RecordType::NS,
-];
 
 const CONTINENTS: [&str; 7] = ["AF", "AN", "AS", "EU", "NA", "OC", "SA"];
 
@@ -219,18 +205,9 @@ pub fn compile_zone_file_text(
     for r in &input.records {
         let line = cx.line(r.span());
         let r = r.get_ref();
-        let rtype = match r.rtype.trim().to_ascii_uppercase().parse::<RecordType>() {
-            Ok(t) if INLINE_TYPES.contains(&t) => t,
-            _ => {
-                cx.err(
-                    line,
-                    format!(
-                        "record type {:?} is not supported inline (A, AAAA, CNAME, MX, TXT, SRV, CAA, PTR, NS; others go in master_file)",
-                        r.rtype
-                    ),
-                );
-                continue;
-            }
+        let Some(rtype) = record_type(&r.rtype) else {
+            cx.err(line, format!("unknown record type {:?}", r.rtype));
+            continue;
         };
         let owner = match resolve_name(r.name.get_ref(), &origin) {
             Ok(n) => n,
@@ -259,16 +236,27 @@ pub fn compile_zone_file_text(
         let line = cx.line(mf.span());
         let path = file.parent().unwrap_or(Path::new(".")).join(mf.get_ref());
         match std::fs::read_to_string(&path) {
-            Ok(mtext) => match parse_master(&path, &mtext, &origin, default_ttl) {
-                Ok(list) => recs.extend(list),
-                Err(d) => cx.diags.push(d),
-            },
+            Ok(mtext) => {
+                match super::master::parse_master_file(&path, &mtext, &origin, default_ttl) {
+                    Ok(list) => recs.extend(list.into_iter().map(|m| Sourced {
+                        record: Record::from_rdata(m.name, m.ttl, m.rdata),
+                        line: Some(m.line),
+                        file: Some(m.file),
+                    })),
+                    Err(e) => cx.diags.push(Diagnostic::new(&e.file, Some(e.line), e.msg)),
+                }
+            }
             Err(e) => cx.err(
                 line,
                 format!("master_file {}: cannot read: {e}", path.display()),
             ),
         }
     }
+
+    // One spelling per owner name (its first occurrence), and names inside NS, CNAME, PTR, MX,
+    // SRV and SOA data in lower case, as NSD and Knot store them (RFC 4034 §6.2 lists these
+    // types as having names without case).
+    one_spelling(&mut recs);
 
     // Every record inside the zone.
     recs.retain(|s| {
@@ -395,6 +383,35 @@ pub fn compile_zone_file_text(
                     ),
                 );
             }
+        }
+    }
+
+    // DNAME (RFC 6672): one record, and nothing below its owner (names there are synthesised).
+    let dnames: Vec<LowerName> = sets
+        .iter()
+        .filter(|((_, t), _)| *t == u16::from(RecordType::DNAME))
+        .map(|((n, _), list)| {
+            if list.len() > 1 {
+                report(
+                    &mut cx,
+                    &list[1],
+                    format!("{} has more than one DNAME", list[0].record.name),
+                );
+            }
+            n.clone()
+        })
+        .collect();
+    for ((name, t), list) in &sets {
+        if let Some(d) = dnames.iter().find(|d| d.zone_of(name) && name != *d) {
+            report(
+                &mut cx,
+                &list[0],
+                format!(
+                    "{} {} is hidden by the DNAME at {d} (names below a DNAME are synthesised)",
+                    list[0].record.name,
+                    RecordType::from(*t)
+                ),
+            );
         }
     }
 
@@ -709,6 +726,12 @@ pub fn compile_zone_file_text(
         } else {
             build()
         };
+        if let Some(d) = dnames.iter().find(|d| d.zone_of(&lowner)) {
+            cx.err(
+                line,
+                format!("service {label:?} is at or below the DNAME at {d}"),
+            );
+        }
         add_node(&mut nodes, &lowner, &lorigin);
         if let Some(node) = nodes.get_mut(&lowner) {
             node.service = Some(services.len());
@@ -760,6 +783,7 @@ pub fn compile_zone_file_text(
     let mut negative_soa = soa.clone();
     negative_soa.ttl = soa.ttl.min(minimum);
     let has_cuts = nodes.iter().any(|(_, n)| n.cut);
+    let has_dnames = !dnames.is_empty();
     let max_labels = nodes.keys().map(|n| n.num_labels()).max().unwrap_or(0);
     Ok(Zone {
         origin,
@@ -772,6 +796,7 @@ pub fn compile_zone_file_text(
         services,
         expects,
         has_cuts,
+        has_dnames,
         max_labels,
     })
 }
@@ -793,101 +818,76 @@ fn add_node(nodes: &mut HashMap<LowerName, Node>, name: &LowerName, origin: &Low
     }
 }
 
+/// Gives every owner of `recs` the spelling of its first occurrence, and writes the names
+/// inside typed RDATA in lower case.
+fn one_spelling(recs: &mut [Sourced]) {
+    use hickory_proto::rr::rdata::{CNAME, NS, PTR};
+    let mut first: HashMap<LowerName, Name> = HashMap::new();
+    for s in recs.iter() {
+        first
+            .entry(LowerName::new(&s.record.name))
+            .or_insert_with(|| s.record.name.clone());
+    }
+    let lower = |n: &mut Name| *n = n.to_lowercase();
+    for s in recs.iter_mut() {
+        let r = &mut s.record;
+        if let Some(f) = first.get(&LowerName::new(&r.name)) {
+            r.name = f.clone();
+        }
+        match &mut r.data {
+            RData::NS(NS(n)) | RData::CNAME(CNAME(n)) | RData::PTR(PTR(n)) => lower(n),
+            RData::MX(mx) => lower(&mut mx.exchange),
+            RData::SRV(srv) => lower(&mut srv.target),
+            RData::SOA(soa) => {
+                lower(&mut soa.mname);
+                lower(&mut soa.rname);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A record type by mnemonic (`AAAA`) or RFC 3597 number (`TYPE65534`).
+fn record_type(s: &str) -> Option<RecordType> {
+    let s = s.trim().to_ascii_uppercase();
+    if let Some(n) = s.strip_prefix("TYPE").and_then(|n| n.parse::<u16>().ok()) {
+        return Some(RecordType::from(n));
+    }
+    s.parse::<RecordType>().ok()
+}
+
 /// Parses one RDATA in master-file syntax, relative names relative to `origin`.
 ///
 /// TXT data that is not already quoted is taken as text and split into 255-byte strings, so
 /// `data = "v=spf1 -all"` means what it says.
 fn parse_rdata(origin: &Name, rtype: RecordType, data: &str) -> Result<RData, String> {
     let data = data.trim();
-    let text;
-    let data = if rtype == RecordType::TXT && !data.starts_with('"') {
-        let bytes = data.as_bytes();
-        let mut parts = Vec::new();
-        for chunk in bytes.chunks(255) {
-            let s = String::from_utf8_lossy(chunk);
-            parts.push(format!(
-                "\"{}\"",
-                s.replace('\\', "\\\\").replace('"', "\\\"")
-            ));
-        }
-        text = parts.join(" ");
-        text.as_str()
-    } else {
-        data
-    };
     if data.is_empty() {
         return Err("empty data".into());
     }
-    if data.contains(['\n', '\r', '(', ')', ';']) && rtype != RecordType::TXT {
-        return Err("data must be one line without parentheses or comments".into());
-    }
-    let line = format!("@ 0 IN {rtype} {data}\n");
-    let (_, sets) = Parser::new(line, None, Some(origin.clone()))
-        .parse()
-        .map_err(|e| clean_parse_error(&e.to_string()))?;
-    let rdata = sets
-        .into_values()
-        .flat_map(|s| s.records_without_rrsigs().cloned().collect::<Vec<_>>())
-        .next()
-        .map(|r| r.data)
-        .ok_or_else(|| "no record data".to_string())?;
-    Ok(rdata)
-}
-
-fn clean_parse_error(s: &str) -> String {
-    s.trim().trim_end_matches('.').to_string()
-}
-
-/// Parses an RFC 1035 master file. hickory's parser reports no line, so on error the shortest
-/// prefix of the file that fails with the same error finds it (the parser stops at the first
-/// error, so that prefix ends at the offending line).
-fn parse_master(
-    path: &Path,
-    text: &str,
-    origin: &Name,
-    ttl: u32,
-) -> Result<Vec<Sourced>, Diagnostic> {
-    let with_ttl = |body: &str| format!("$TTL {ttl}\n{body}");
-    let parse = |body: &str| {
-        Parser::new(
-            with_ttl(body),
-            Some(path.to_path_buf()),
-            Some(origin.clone()),
-        )
-        .parse()
-    };
-    match parse(text) {
-        Ok((_, sets)) => Ok(sets
-            .into_values()
-            .flat_map(|s| s.records_without_rrsigs().cloned().collect::<Vec<_>>())
-            .map(|record| Sourced {
-                record,
-                line: None,
-                file: Some(path.to_path_buf()),
-            })
-            .collect()),
-        Err(e) => {
-            let msg = e.to_string();
-            let lines: Vec<&str> = text.split_inclusive('\n').collect();
-            let fails_same = |k: usize| -> bool {
-                let body: String = lines[..k].concat();
-                matches!(parse(&body), Err(e2) if e2.to_string() == msg)
-            };
-            let (mut lo, mut hi) = (1usize, lines.len().max(1));
-            if !fails_same(hi) {
-                return Err(Diagnostic::new(path, None, clean_parse_error(&msg)));
-            }
-            while lo < hi {
-                let mid = (lo + hi) / 2;
-                if fails_same(mid) {
-                    hi = mid
-                } else {
-                    lo = mid + 1
+    if rtype == RecordType::TXT && !data.starts_with('"') {
+        let quoted: Vec<String> = data
+            .as_bytes()
+            .chunks(255)
+            .map(|chunk| {
+                let mut q = String::from("\"");
+                for &b in chunk {
+                    match b {
+                        b'"' | b'\\' => {
+                            q.push('\\');
+                            q.push(char::from(b));
+                        }
+                        0x20..=0x7e => q.push(char::from(b)),
+                        _ => q.push_str(&format!("\\{b:03}")),
+                    }
                 }
-            }
-            Err(Diagnostic::new(path, Some(lo), clean_parse_error(&msg)))
-        }
+                q.push('"');
+                q
+            })
+            .collect();
+        return super::master::parse_rdata(rtype, &quoted.join(" "), origin);
     }
+    super::master::parse_rdata(rtype, data, origin)
 }
 
 /// Compiles `[geo]` rules: networks, countries, continents, default.

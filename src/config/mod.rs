@@ -7,6 +7,7 @@
 
 mod compile;
 mod diag;
+pub mod master;
 mod server;
 pub mod zonefile;
 

@@ -100,6 +100,40 @@ pub fn answer(
                 add_glue(zone, ns.records.iter(), &mut resp.additionals);
                 return resp;
             }
+            Found::Dname {
+                dname,
+                owner_labels,
+            } => {
+                // RFC 6672 §2.2: the DNAME, a CNAME synthesised from it (same TTL), and the
+                // chain followed on from there like any CNAME's.
+                let Some(drec) = dname.records.first() else {
+                    return resp;
+                };
+                resp.answers.push(drec.clone());
+                let Some(target) = dname_target(drec) else {
+                    return resp;
+                };
+                let Some(synth) = substitute(&owner, owner_labels, &target) else {
+                    // RFC 6672 §2.2: the substituted name is too long.
+                    resp.rcode = ResponseCode::YXDomain;
+                    return resp;
+                };
+                resp.answers.push(Record::from_rdata(
+                    owner.clone(),
+                    drec.ttl,
+                    RData::CNAME(hickory_proto::rr::rdata::CNAME(synth.clone())),
+                ));
+                let next = LowerName::new(&synth);
+                if qtype == RecordType::CNAME
+                    || !zone.lower_origin.zone_of(&next)
+                    || resp.answers.iter().any(|r| LowerName::new(&r.name) == next)
+                {
+                    return resp;
+                }
+                lname = next;
+                owner = synth;
+                continue;
+            }
             Found::NxDomain => {
                 // RFC 6604 §3: after a CNAME the rcode is that of the last name.
                 resp.rcode = ResponseCode::NXDomain;
@@ -313,17 +347,16 @@ fn add_glue<'a>(zone: &Zone, records: impl Iterator<Item = &'a Record>, out: &mu
             RData::NS(ns) => &ns.0,
             RData::MX(mx) => &mx.exchange,
             RData::SRV(srv) => &srv.target,
-            RData::Unknown { code, rdata }
-                if matches!(code, RecordType::SVCB | RecordType::HTTPS) =>
-            {
-                match svcb_target(&rdata.anything, &r.name) {
-                    Some(t) => {
-                        svcb = t;
-                        &svcb
-                    }
-                    None => continue,
+            RData::Unknown {
+                code: RecordType::SVCB | RecordType::HTTPS,
+                rdata,
+            } => match svcb_target(&rdata.anything, &r.name) {
+                Some(t) => {
+                    svcb = t;
+                    &svcb
                 }
-            }
+                None => continue,
+            },
             _ => continue,
         };
         for a in zone.addresses(target) {
@@ -332,6 +365,22 @@ fn add_glue<'a>(zone: &Zone, records: impl Iterator<Item = &'a Record>, out: &mu
             }
         }
     }
+}
+
+/// The target of a DNAME record (kept as wire RDATA).
+fn dname_target(r: &Record) -> Option<Name> {
+    use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+    match &r.data {
+        RData::Unknown { rdata, .. } => Name::read(&mut BinDecoder::new(&rdata.anything)).ok(),
+        _ => None,
+    }
+}
+
+/// `name` with its last `suffix_labels` labels replaced by `target`; `None` when too long.
+fn substitute(name: &Name, suffix_labels: u8, target: &Name) -> Option<Name> {
+    let keep = usize::from(name.num_labels().checked_sub(suffix_labels)?);
+    let head = Name::from_labels(name.iter().take(keep)).ok()?;
+    head.append_name(target).ok()
 }
 
 /// The TargetName of SVCB or HTTPS RDATA (RFC 9460 §2.2), the owner for "." in ServiceMode.

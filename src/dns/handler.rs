@@ -9,7 +9,6 @@ use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
-use hickory_server::zone_handler::MessageResponseBuilder;
 use tracing::debug;
 
 use super::answer::{Client, Response, answer};
@@ -385,51 +384,44 @@ impl GslbHandler {
         meta.response_code = plan.early.unwrap_or(resp.rcode);
 
         // Echo the question only when there is exactly one: an error about several (or a
-        // malformed one) must not grow with them past the client's limit.
-        let no_questions = hickory_server::zone_handler::Queries::read(
-            &mut hickory_proto::serialize::binary::BinDecoder::new(&[]),
-            0,
-        )
-        .ok();
-        // A class we know nothing of (neither IN, ANY nor CHAOS) is not echoed either, as NSD
-        // answers it.
+        // malformed one) must not grow with them past the client's limit. A class we know
+        // nothing of (neither IN, ANY nor CHAOS) is not echoed either, as NSD answers it.
         let odd_class = request.queries.queries().first().is_some_and(|q| {
             !matches!(q.query_class(), DNSClass::IN | DNSClass::ANY | DNSClass::CH)
         });
-        let echo = match &no_questions {
-            Some(none)
-                if request.queries.len() != 1
-                    || question_has_pointer(request.as_slice())
-                    || odd_class =>
-            {
-                none
-            }
-            _ => &request.queries,
+        let echo: &[hickory_proto::op::LowerQuery] = if request.queries.len() != 1
+            || question_has_pointer(request.as_slice())
+            || odd_class
+        {
+            &[]
+        } else {
+            request.queries.queries()
         };
+        // The question is encoded (not copied) so that the names after it are compressed
+        // against it, as NSD and Knot compress them.
         let emit = |out: &mut Vec<u8>, additionals: &[Record], truncated: bool, records: bool| {
             out.clear();
-            let mut builder = MessageResponseBuilder::new(echo, None);
-            if let Some(e) = &resp_edns {
-                builder.edns(e);
-            }
             let mut meta = meta;
             meta.truncation = truncated;
             let mut enc = hickory_proto::serialize::binary::BinEncoder::new(out);
             enc.set_max_size(u16::MAX);
-            let done = if records {
-                builder
-                    .build(
-                        meta,
-                        resp.answers.iter(),
-                        resp.authorities.iter(),
-                        std::iter::empty::<&Record>(),
-                        additionals.iter(),
-                    )
-                    .destructive_emit(&mut enc)
+            let none: &[Record] = &[];
+            let (answers, authorities, additionals) = if records {
+                (&resp.answers[..], &resp.authorities[..], additionals)
             } else {
-                builder.build_no_records(meta).destructive_emit(&mut enc)
+                (none, none, none)
             };
-            done.map(|_| ())
+            hickory_proto::op::emit_message_parts(
+                &meta,
+                &mut echo.iter().map(|q| q.original()),
+                &mut answers.iter(),
+                &mut authorities.iter(),
+                &mut additionals.iter(),
+                resp_edns.as_ref(),
+                None,
+                &mut enc,
+            )
+            .map(|_| ())
         };
 
         // A slipped answer goes out truncated: a real client retries over TCP.

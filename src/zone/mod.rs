@@ -111,6 +111,8 @@ pub struct Zone {
     pub expects: Vec<Expect>,
     /// Whether any node below the apex is a delegation; lets most lookups skip the cut walk.
     pub has_cuts: bool,
+    /// Whether any node holds a DNAME; lets most lookups skip the DNAME walk.
+    pub has_dnames: bool,
     /// Labels of the deepest node; no longer name can exist in the zone.
     pub max_labels: u8,
 }
@@ -148,6 +150,8 @@ pub enum Found<'z> {
     Node { node: &'z Node, wildcard: bool },
     /// The name is at or below a delegation: refer to these name servers.
     Referral { ns: &'z RrSet },
+    /// The name is below a DNAME (RFC 6672): substitute `owner_labels` trailing labels.
+    Dname { dname: &'z RrSet, owner_labels: u8 },
     /// No such name (and no wildcard covers it).
     NxDomain,
 }
@@ -159,6 +163,11 @@ impl Zone {
             && let Some(ns) = self.cut_above(name, qtype)
         {
             return Found::Referral { ns };
+        }
+        if self.has_dnames
+            && let Some(found) = self.dname_above(name)
+        {
+            return found;
         }
         if let Some(node) = self.nodes.get(name) {
             return Found::Node {
@@ -206,6 +215,26 @@ impl Zone {
                 && !(qtype == RecordType::DS && labels == name.num_labels())
             {
                 return node.rrset(RecordType::NS);
+            }
+            labels += 1;
+        }
+        None
+    }
+
+    /// The DNAME at an ancestor of `name` (the apex included, `name` itself not), if any.
+    fn dname_above(&self, name: &LowerName) -> Option<Found<'_>> {
+        let deepest = name.num_labels().min(self.max_labels.saturating_add(1));
+        let mut labels = self.lower_origin.num_labels();
+        while labels < deepest {
+            if let Some(dname) = self
+                .nodes
+                .get(&ancestor(name, labels))
+                .and_then(|n| n.rrset(RecordType::DNAME))
+            {
+                return Some(Found::Dname {
+                    dname,
+                    owner_labels: labels,
+                });
             }
             labels += 1;
         }

@@ -4,6 +4,7 @@
 //!
 //! - `harness`: starting servers, building queries, reading answers. Start here.
 //! - `authoritative`: DNS semantics of static zones (issue: authoritative core).
+//! - `conformance`: static data answered like NSD and Knot (differential, over UDP and TCP).
 //! - `check`: `gslbd check` / zone compile errors with file and line, and the binary itself.
 //! - `fuzz_corpus`: every saved fuzz input and crasher replayed through the real entry points.
 //! - `fast`: the wire fast path gives the general path's answers, for the shapes it takes.
@@ -22,6 +23,7 @@ mod abuse;
 mod admin;
 mod authoritative;
 mod check;
+mod conformance;
 mod fakes;
 mod fast;
 mod fuzz_corpus;
