@@ -3,7 +3,7 @@
 //! The fuzz targets' harness (`fuzz/src/lib.rs`) is compiled into this test as a module, so the
 //! replay calls exactly what the targets call and checks exactly what they check:
 //!
-//! - `fuzz/corpus/<target>/`: the minimized corpus of each target (`request`, `zonefile`,
+//! - `fuzz/corpus/<target>/`: the minimized corpus of each target (`request`, `zonefile`, `masterfile`,
 //!   `serverconfig`, `geocsv`); every input must run without a panic or a broken invariant.
 //! - `fuzz/crashers/<target>/`: inputs with which fuzzing found a bug; they fail until the bug is
 //!   fixed, and stay as regression tests afterwards.
@@ -18,9 +18,10 @@ mod gslbd_fuzz;
 type Target = fn(&[u8]);
 
 /// Each target with the harness function it calls.
-const TARGETS: [(&str, Target); 4] = [
+const TARGETS: [(&str, Target); 5] = [
     ("request", gslbd_fuzz::request),
     ("zonefile", gslbd_fuzz::zonefile),
+    ("masterfile", gslbd_fuzz::masterfile),
     ("serverconfig", gslbd_fuzz::serverconfig),
     ("geocsv", gslbd_fuzz::geocsv),
 ];
@@ -90,6 +91,11 @@ fn corpus_request() {
 #[test]
 fn corpus_zonefile() {
     corpus("zonefile");
+}
+
+#[test]
+fn corpus_masterfile() {
+    corpus("masterfile");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Protocol details where gslbd answers as NSD and Knot do (issue 14), each over UDP and TCP:
 //!
+//! - master-file data served byte-exact: binary TXT, DS at a delegation, RFC 3597 types;
 //! - the DO bit copied into the response's OPT (RFC 3225), on the fast and the general path;
 //! - a CNAME chain into a delegation answered with the chain and the referral (RFC 1034 §4.3.2);
 //! - ANY at a CNAME owner answered with the CNAME alone;
@@ -40,6 +41,9 @@ deleg  CNAME host.sub
 chain  CNAME deleg
 sub    NS    ns.sub
 ns.sub A     192.0.2.53
+sub    DS    12345 13 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF
+bin    TXT   \"bin\\000\\255\" \"\\\"quoted\\\"\"
+generic TYPE65534 \\# 4 0A000001
 ";
 
 fn server() -> TestServer {
@@ -92,6 +96,48 @@ fn option(m: &Message, code: u16) -> Option<Vec<u8>> {
         EdnsOption::NSID(p) => Some(p.as_ref().to_vec()),
         _ => None,
     }
+}
+
+#[test]
+fn master_file_data_is_served_byte_exact() {
+    let srv = server();
+    srv.both(&Q::new("bin.p.test.", RecordType::TXT), |m, via| {
+        let RData::TXT(t) = &m.answers[0].data else {
+            panic!("{via}\n{m}")
+        };
+        let strings: Vec<&[u8]> = t.txt_data.iter().map(|s| &s[..]).collect();
+        assert_eq!(strings, [&b"bin\x00\xff"[..], &b"\"quoted\""[..]], "{via}");
+    });
+    // DS at a delegation: answered by the parent side, authoritative.
+    srv.both(&Q::new("sub.p.test.", RecordType::DS), |m, via| {
+        assert!(m.metadata.authoritative, "{via}\n{m}");
+        assert_eq!(m.answers.len(), 1, "{via}\n{m}");
+        assert_eq!(m.answers[0].record_type(), RecordType::DS, "{via}");
+        let wire = raw_rdata(m, 0);
+        assert_eq!(
+            &wire[..4],
+            &[0x30, 0x39, 13, 2],
+            "{via}: key tag, algorithm, digest type"
+        );
+        assert_eq!(wire.len(), 4 + 32, "{via}");
+        assert_eq!(wire[4], 0x01, "{via}");
+    });
+    srv.both(
+        &Q::new("generic.p.test.", RecordType::from(65534)),
+        |m, via| {
+            assert_eq!(raw_rdata(m, 0), [10, 0, 0, 1], "{via}\n{m}");
+        },
+    );
+}
+
+/// The wire RDATA of answer `i` (re-encoded by hickory, uncompressed: for data types without
+/// names it is the bytes as sent).
+fn raw_rdata(m: &Message, i: usize) -> Vec<u8> {
+    use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+    let mut buf = Vec::new();
+    let mut enc = BinEncoder::new(&mut buf);
+    m.answers[i].data.emit(&mut enc).unwrap();
+    buf
 }
 
 #[test]
