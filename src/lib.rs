@@ -20,13 +20,16 @@
 pub mod admin;
 pub mod config;
 pub mod control;
+pub mod diag;
 pub mod dns;
 pub mod explain;
 pub mod geo;
 pub mod health;
 pub mod memory;
 pub mod metrics;
+pub mod rt;
 pub mod server;
+pub mod snapshot;
 pub mod steer;
 pub mod zone;
 

@@ -149,7 +149,7 @@ pub fn start(config: &ServerConfig, shared: Arc<Shared>) -> io::Result<Running> 
             listeners.push(std::net::TcpListener::from(listener));
         }
         // TCP: the worker's connections as tasks of one single-threaded runtime.
-        let handle = on_own_thread(&format!("gslbd-tcp-{w}"), move || async move {
+        let handle = crate::rt::on_own_thread(&format!("gslbd-tcp-{w}"), move || async move {
             let mut tasks = Vec::new();
             for listener in listeners {
                 match tokio::net::TcpListener::from_std(listener) {
@@ -275,25 +275,4 @@ pub fn launch(loaded: Loaded, opts: LaunchOptions) -> io::Result<Gslbd> {
         admin_thread: Some(admin_thread),
         admin_stop: Some(admin_stop),
     })
-}
-
-/// Runs `make()`'s future on a new OS thread with its own single-threaded tokio runtime (the
-/// health runner, the admin server and each DNS worker live like this).
-pub(crate) fn on_own_thread<F, Fut>(name: &str, make: F) -> io::Result<JoinHandle<()>>
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()>,
-{
-    let label = name.to_string();
-    std::thread::Builder::new()
-        .name(label.clone())
-        .spawn(move || {
-            match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt.block_on(make()),
-                Err(e) => error!(thread = %label, error = %e, "cannot start a runtime"),
-            }
-        })
 }

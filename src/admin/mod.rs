@@ -378,7 +378,7 @@ pub fn start(
         .as_ref()
         .filter(|c| c.watch)
         .map(|c| c.zones_dir.clone());
-    let thread = crate::server::on_own_thread("gslbd-admin", move || {
+    let thread = crate::rt::on_own_thread("gslbd-admin", move || {
         async move {
             let mut tasks = tokio::task::JoinSet::new();
             let mut http = None;

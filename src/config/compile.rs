@@ -10,11 +10,10 @@ use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 use ipnet::IpNet;
 
-use super::diag::{Diagnostic, Diagnostics, Lines, from_toml_error};
 use super::server::HealthDefaults;
 use super::zonefile::{AllDownInput, GeoRulesInput, ProbeInput, ZoneFileInput};
+use crate::diag::{Diagnostic, Diagnostics, Lines, from_toml_error};
 use crate::geo::{GeoDb, GeoDefault, GeoMap, GeoRules, Site};
-use crate::health::ProbeSpec;
 use crate::steer::{ScoreWeights, Shed, Step, hash};
 use crate::zone::{AllDown, Node, ProbeTarget, Region, RrSet, Service, Zone, ZoneSet};
 
@@ -1002,11 +1001,11 @@ fn compile_probes(
         per_vip.insert(ip, p);
     }
     let base = probe.map(|p| p.over(defaults));
-    let per_vip_mode = base.as_ref().is_some_and(ProbeSpec::is_per_vip) || !per_vip.is_empty();
+    let per_vip_mode = base.as_ref().is_some_and(super::probe::is_per_vip) || !per_vip.is_empty();
     let mut out = Vec::new();
     if !per_vip_mode {
         if let Some(b) = base {
-            let spec = ProbeSpec::compile(&b, None)
+            let spec = super::probe::compile(&b, None)
                 .map_err(|e| format!("region {region:?}: probe: {e}"))?;
             out.push(ProbeTarget {
                 vip: None,
@@ -1019,11 +1018,11 @@ fn compile_probes(
         let merged = match (per_vip.get(ip), &base) {
             (Some(v), Some(b)) => v.over(b),
             (Some(v), None) => v.over(defaults),
-            (None, Some(b)) if ProbeSpec::is_per_vip(b) => b.clone(),
+            (None, Some(b)) if super::probe::is_per_vip(b) => b.clone(),
             // A VIP with no probe of its own when only some VIPs have one: not probed.
             (None, _) => continue,
         };
-        let spec = ProbeSpec::compile(&merged, Some(*ip))
+        let spec = super::probe::compile(&merged, Some(*ip))
             .map_err(|e| format!("region {region:?}: probe of {ip}: {e}"))?;
         out.push(ProbeTarget {
             vip: Some(i),

@@ -6,13 +6,13 @@
 //! [`crate::zone::ZoneSet`]. This module reads files and nothing else.
 
 mod compile;
-mod diag;
 pub mod master;
+pub mod probe;
 mod server;
 pub mod zonefile;
 
+pub use crate::diag::{Diagnostic, Diagnostics, line_of};
 pub use compile::{compile_zone_dir, compile_zone_file_text};
-pub use diag::{Diagnostic, Diagnostics, line_of};
 pub use server::{
     HealthDefaults, LogFormat, ServerConfig, load_server_config, parse_server_config,
 };

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::diag::{Diagnostics, from_toml_error, line_of};
+use crate::diag::{Diagnostics, from_toml_error, line_of};
 
 /// `gslbd.toml` as written. Relative paths are relative to the file's own directory.
 #[derive(Debug, Clone, Deserialize)]
@@ -378,7 +378,7 @@ pub fn parse_server_config(file: &Path, text: &str) -> Result<ServerConfig, Diag
             format!("health.min_ttl {min_ttl} is above 3600"),
         ));
     }
-    if let Err(e) = crate::health::ProbeSpec::check_defaults(&h.probe) {
+    if let Err(e) = super::probe::check_defaults(&h.probe) {
         diags.push(super::Diagnostic::new(file, None, format!("health: {e}")));
     }
     if !diags.is_empty() {

@@ -1,56 +1,10 @@
 //! Probes: dumb functions from a target to a [`Sample`]. Thresholds, state and overrides live in
-//! [`super::state`]; timing lives in [`super::runner`].
+//! [`super::state`]; timing lives in [`super::runner`]. What to probe is the model's
+//! [`ProbeSpec`], compiled by `config`.
 
-use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use regex::Regex;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-
-use crate::config::zonefile::{InitialInput, ProbeInput, ProbeKindInput, StatusInput};
-
-/// Defaults, with their ranges (also in the README's health reference).
-pub const DEFAULT_INTERVAL: f64 = 10.0; // seconds, 0.1–3600
-pub const DEFAULT_TIMEOUT: f64 = 3.0; // seconds, 0.05–interval
-pub const DEFAULT_RISE: u32 = 2; // 1–100
-pub const DEFAULT_FALL: u32 = 3; // 1–100
-pub const DEFAULT_LOAD_MAX_AGE: f64 = 60.0; // seconds
-pub const DEFAULT_MAX_BODY: usize = 64 * 1024; // bytes, 0–16 MiB
-
-/// What is probed and how.
-#[derive(Debug, Clone)]
-pub enum Check {
-    Http(Box<HttpCheck>),
-    Tcp { address: String },
-}
-
-#[derive(Debug, Clone)]
-pub struct HttpCheck {
-    pub url: reqwest::Url,
-    /// Host header / SNI, and the address to connect to instead of resolving it.
-    pub host: Option<String>,
-    pub connect: Option<SocketAddr>,
-    pub expect: Vec<(u16, u16)>,
-    pub body: Option<String>,
-    pub body_regex: Option<Regex>,
-    pub headers: HeaderMap,
-    pub verify_tls: bool,
-    pub load_json: Option<Vec<String>>,
-    pub load_header: Option<HeaderName>,
-}
-
-/// A compiled probe: the check and its timing and thresholds.
-#[derive(Debug, Clone)]
-pub struct ProbeSpec {
-    pub check: Check,
-    pub interval: Duration,
-    pub timeout: Duration,
-    pub rise: u32,
-    pub fall: u32,
-    pub initial_up: bool,
-    pub load_max_age: Duration,
-    pub max_body: usize,
-}
+pub use crate::zone::probe::{Check, HttpCheck, ProbeSpec};
 
 /// Why a probe failed (also the metric label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -96,223 +50,16 @@ pub enum Sample {
     Fail { reason: FailReason, detail: String },
 }
 
-fn secs(v: f64, what: &str, lo: f64, hi: f64) -> Result<Duration, String> {
-    if v.is_finite() && (lo..=hi).contains(&v) {
-        Ok(Duration::from_secs_f64(v))
-    } else {
-        Err(format!("{what} {v} is outside {lo}–{hi} seconds"))
-    }
-}
-
-fn parse_status(list: &[StatusInput]) -> Result<Vec<(u16, u16)>, String> {
-    let mut out = Vec::new();
-    for s in list {
-        match s {
-            StatusInput::Code(c) if (100..=599).contains(c) => out.push((*c, *c)),
-            StatusInput::Code(c) => return Err(format!("status {c} is not an HTTP status")),
-            StatusInput::Range(r) => {
-                let (a, b) = r.split_once('-').unwrap_or((r, r));
-                match (a.trim().parse::<u16>(), b.trim().parse::<u16>()) {
-                    (Ok(a), Ok(b)) if a <= b && (100..=599).contains(&a) && b <= 599 => {
-                        out.push((a, b))
-                    }
-                    _ => return Err(format!("status range {r:?} is not like \"200-299\"")),
-                }
-            }
-        }
-    }
-    if out.is_empty() {
-        return Err("expect_status is empty".into());
-    }
-    Ok(out)
-}
-
-impl ProbeSpec {
-    /// Checks the timing keys of the server-wide defaults.
-    pub fn check_defaults(p: &ProbeInput) -> Result<(), String> {
-        Self::timing(p).map(|_| ())
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn timing(p: &ProbeInput) -> Result<(Duration, Duration, u32, u32, Duration, usize), String> {
-        let interval = secs(
-            p.interval.unwrap_or(DEFAULT_INTERVAL),
-            "interval",
-            0.1,
-            3600.0,
-        )?;
-        let timeout = secs(
-            p.timeout
-                .unwrap_or(DEFAULT_TIMEOUT)
-                .min(interval.as_secs_f64()),
-            "timeout",
-            0.05,
-            3600.0,
-        )?;
-        if let Some(t) = p.timeout
-            && t > interval.as_secs_f64()
-        {
-            return Err(format!(
-                "timeout {t} is longer than the interval {}",
-                interval.as_secs_f64()
-            ));
-        }
-        let rise = p.rise.unwrap_or(DEFAULT_RISE);
-        let fall = p.fall.unwrap_or(DEFAULT_FALL);
-        if !(1..=100).contains(&rise) {
-            return Err(format!("rise {rise} is outside 1–100"));
-        }
-        if !(1..=100).contains(&fall) {
-            return Err(format!("fall {fall} is outside 1–100"));
-        }
-        let max_age = secs(
-            p.load_max_age.unwrap_or(DEFAULT_LOAD_MAX_AGE),
-            "load_max_age",
-            0.1,
-            86400.0,
-        )?;
-        let max_body = p.max_body.unwrap_or(DEFAULT_MAX_BODY);
-        if max_body > 16 << 20 {
-            return Err(format!("max_body {max_body} is above 16 MiB"));
-        }
-        Ok((interval, timeout, rise, fall, max_age, max_body))
-    }
-
-    /// Compiles a merged probe for one target; `vip` replaces `{vip}` in the URL or address.
-    pub fn compile(p: &ProbeInput, vip: Option<IpAddr>) -> Result<ProbeSpec, String> {
-        let (interval, timeout, rise, fall, load_max_age, max_body) = Self::timing(p)?;
-        let subst = |s: &str| -> Result<String, String> {
-            if s.contains("{vip}") {
-                match vip {
-                    Some(IpAddr::V4(a)) => Ok(s.replace("{vip}", &a.to_string())),
-                    Some(IpAddr::V6(a)) => Ok(s.replace("{vip}", &format!("[{a}]"))),
-                    None => Err("{vip} needs a VIP".into()),
-                }
-            } else {
-                Ok(s.to_string())
-            }
-        };
-        let kind = match (p.kind, &p.url, &p.address) {
-            (Some(k), _, _) => k,
-            (None, Some(u), _) if u.starts_with("https:") => ProbeKindInput::Https,
-            (None, Some(_), _) => ProbeKindInput::Http,
-            (None, None, Some(_)) => ProbeKindInput::Tcp,
-            (None, None, None) => {
-                return Err("probe needs `url` (http/https) or `address` (tcp)".into());
-            }
-        };
-        let check = match kind {
-            ProbeKindInput::Tcp => {
-                let a = p
-                    .address
-                    .as_deref()
-                    .ok_or("a tcp probe needs `address` (host:port)")?;
-                let a = subst(a)?;
-                if a.rsplit_once(':')
-                    .and_then(|(_, port)| port.parse::<u16>().ok())
-                    .is_none()
-                {
-                    return Err(format!("tcp address {a:?} is not host:port"));
-                }
-                Check::Tcp { address: a }
-            }
-            ProbeKindInput::Http | ProbeKindInput::Https => {
-                let u = p.url.as_deref().ok_or("an http probe needs `url`")?;
-                let u = subst(u)?;
-                let mut url = reqwest::Url::parse(&u).map_err(|e| format!("url {u:?}: {e}"))?;
-                let want = if kind == ProbeKindInput::Https {
-                    "https"
-                } else {
-                    "http"
-                };
-                if url.scheme() != want {
-                    return Err(format!("url {u:?} is not {want}"));
-                }
-                let mut connect = None;
-                if let Some(h) = &p.host {
-                    // Connect to the URL's address but speak to `host` (Host header and SNI).
-                    let port = url.port_or_known_default().unwrap_or(80);
-                    if let Some(ip) = url
-                        .host_str()
-                        .and_then(|s| s.trim_matches(['[', ']']).parse::<IpAddr>().ok())
-                    {
-                        connect = Some(SocketAddr::new(ip, port));
-                        url.set_host(Some(h))
-                            .map_err(|e| format!("host {h:?}: {e}"))?;
-                    }
-                }
-                let mut headers = HeaderMap::new();
-                for (k, v) in p.headers.iter().flatten() {
-                    let name = HeaderName::from_bytes(k.as_bytes())
-                        .map_err(|_| format!("header name {k:?}"))?;
-                    let value =
-                        HeaderValue::from_str(v).map_err(|_| format!("header value {v:?}"))?;
-                    headers.insert(name, value);
-                }
-                if connect.is_none()
-                    && let Some(h) = &p.host
-                {
-                    let value = HeaderValue::from_str(h).map_err(|_| format!("host {h:?}"))?;
-                    headers.insert(reqwest::header::HOST, value);
-                }
-                let body_regex = match &p.body_regex {
-                    Some(r) => Some(Regex::new(r).map_err(|e| format!("body_regex: {e}"))?),
-                    None => None,
-                };
-                let load_header = match &p.load_header {
-                    Some(h) => Some(
-                        HeaderName::from_bytes(h.as_bytes())
-                            .map_err(|_| format!("load_header {h:?}"))?,
-                    ),
-                    None => None,
-                };
-                Check::Http(Box::new(HttpCheck {
-                    url,
-                    host: p.host.clone(),
-                    connect,
-                    expect: match &p.expect_status {
-                        Some(l) => parse_status(l)?,
-                        None => vec![(200, 299)],
-                    },
-                    body: p.body.clone(),
-                    body_regex,
-                    headers,
-                    verify_tls: p.verify_tls.unwrap_or(true),
-                    load_json: p
-                        .load_json
-                        .as_ref()
-                        .map(|s| s.split('.').map(str::to_string).collect()),
-                    load_header,
-                }))
-            }
-        };
-        Ok(ProbeSpec {
-            check,
-            interval,
-            timeout,
-            rise,
-            fall,
-            initial_up: p.initial != Some(InitialInput::Down),
-            load_max_age,
-            max_body,
-        })
-    }
-
-    /// Whether `{vip}` appears in the target (one probe per VIP).
-    pub fn is_per_vip(p: &ProbeInput) -> bool {
-        p.url.as_deref().is_some_and(|u| u.contains("{vip}"))
-            || p.address.as_deref().is_some_and(|a| a.contains("{vip}"))
-    }
-
-    /// A reusable client for this probe's target (connection reuse across probes).
-    pub fn client(&self) -> Result<Option<reqwest::Client>, String> {
-        let Check::Http(h) = &self.check else {
+/// A reusable client for `spec`'s target (connection reuse across probes).
+pub fn client(spec: &ProbeSpec) -> Result<Option<reqwest::Client>, String> {
+    {
+        let Check::Http(h) = &spec.check else {
             return Ok(None);
         };
         let mut b = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(self.timeout)
-            .connect_timeout(self.timeout)
+            .timeout(spec.timeout)
+            .connect_timeout(spec.timeout)
             .pool_max_idle_per_host(1)
             .no_proxy()
             .danger_accept_invalid_certs(!h.verify_tls);
@@ -484,7 +231,7 @@ mod tests {
     use crate::config::zonefile::ProbeInput;
 
     fn spec(url: &str, timeout: f64) -> ProbeSpec {
-        ProbeSpec::compile(
+        crate::config::probe::compile(
             &ProbeInput {
                 url: Some(url.into()),
                 timeout: Some(timeout),
@@ -502,7 +249,7 @@ mod tests {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = l.local_addr().unwrap().port();
         let s = spec(&format!("http://127.0.0.1:{port}/health"), 2.0);
-        let client = s.client().unwrap();
+        let client = client(&s).unwrap();
         let t0 = tokio::time::Instant::now();
         let sample = run(&s, client.as_ref()).await;
         assert!(
@@ -530,7 +277,7 @@ mod tests {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
-        let s = ProbeSpec::compile(
+        let s = crate::config::probe::compile(
             &ProbeInput {
                 address: Some(format!("127.0.0.1:{port}")),
                 interval: Some(10.0),
@@ -576,7 +323,7 @@ mod tests {
 
     #[test]
     fn compile_checks_ranges_and_targets() {
-        let bad = |p: ProbeInput| ProbeSpec::compile(&p, None).unwrap_err();
+        let bad = |p: ProbeInput| crate::config::probe::compile(&p, None).unwrap_err();
         assert!(bad(ProbeInput::default()).contains("needs `url`"));
         assert!(
             bad(ProbeInput {
@@ -609,7 +356,7 @@ mod tests {
             })
             .contains("{vip}")
         );
-        let s = ProbeSpec::compile(
+        let s = crate::config::probe::compile(
             &ProbeInput {
                 url: Some("https://{vip}:8443/h".into()),
                 host: Some("www.example.com".into()),

@@ -315,7 +315,7 @@ pub fn start(
     agg.read_state_file();
     agg.publish();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let thread = crate::server::on_own_thread("gslbd-health", move || async move {
+    let thread = crate::rt::on_own_thread("gslbd-health", move || async move {
         agg.sync_targets(true);
         agg.publish();
         let _ = ready_tx.send(());
@@ -598,7 +598,7 @@ impl Aggregator {
         let generation = self.generation;
         let jitter = self.cfg.jitter;
         tokio::spawn(async move {
-            let client = match spec.client() {
+            let client = match super::probe::client(&spec) {
                 Ok(c) => c,
                 Err(e) => {
                     warn!(target = %key, error = %e, "probe disabled");

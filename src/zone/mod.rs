@@ -11,9 +11,12 @@ use std::sync::Arc;
 
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
+pub mod policy;
+pub mod probe;
+
 use crate::geo::GeoMap;
-use crate::health::ProbeSpec;
-use crate::steer::{ScoreWeights, Shed, Step};
+pub use policy::{Family, ScoreWeights, Shed, Step};
+pub use probe::ProbeSpec;
 
 /// Every zone gslbd serves.
 #[derive(Debug, Default)]

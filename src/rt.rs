@@ -1,0 +1,27 @@
+//! Threads with their own single-threaded tokio runtime. Neutral: imports nothing of the crate.
+
+use std::io;
+use std::thread::JoinHandle;
+
+use tracing::error;
+
+/// Runs `make()`'s future on a new OS thread with its own single-threaded tokio runtime (the
+/// health runner, the admin server and each DNS worker live like this).
+pub fn on_own_thread<F, Fut>(name: &str, make: F) -> io::Result<JoinHandle<()>>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let label = name.to_string();
+    std::thread::Builder::new()
+        .name(label.clone())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(make()),
+                Err(e) => error!(thread = %label, error = %e, "cannot start a runtime"),
+            }
+        })
+}
