@@ -60,12 +60,14 @@ fn bench(c: &mut Criterion) {
     for (pname, policy) in policies {
         let mut group = c.benchmark_group(format!("decide/{pname}"));
         for n in [4usize, 16, 64] {
+            let mut maps = Vec::new();
             let z = compile_zone_file_text(
                 std::path::Path::new("bench.toml"),
                 &zone(n, policy),
                 geo.as_ref(),
                 &HealthDefaults::default(),
                 0,
+                &mut maps,
             )
             .expect("bench zone compiles");
             let mut h = HealthSnapshot::all_up(n).with(1, false);
@@ -80,7 +82,7 @@ fn bench(c: &mut Criterion) {
                 b.iter(|| {
                     k = (k + 1) % clients.len();
                     let addr = clients[k];
-                    let (catchment, _scope) = svc.geomap.locate(addr);
+                    let (catchment, _scope) = maps[svc.map].locate(addr);
                     let inp = Inputs {
                         svc,
                         regions: &z.regions,

@@ -33,11 +33,11 @@ fn bench(c: &mut Criterion) {
     let mut cfg = ServerConfig::for_zones(root.join("zones"), vec!["127.0.0.1:0".parse().unwrap()]);
     cfg.geodata = Some(root.join("geodata/sample-city.mmdb"));
     let loaded = load_with(cfg.clone()).expect("example loads");
-    let fast = GslbHandler::new(Shared::standalone(loaded.zones, 1232));
+    let fast = GslbHandler::new(Shared::standalone(loaded, 1232));
     // The same zones with the wire fast path off: what every query cost before it, and what
     // the shapes it does not take (NXDOMAIN, CNAME chains, …) cost now.
     let loaded = load_with(cfg).expect("example loads");
-    let mut shared = Shared::standalone(loaded.zones, 1232);
+    let mut shared = Shared::standalone(loaded, 1232);
     if let Some(s) = std::sync::Arc::get_mut(&mut shared) {
         s.fast_path = false;
     }

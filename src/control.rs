@@ -136,7 +136,7 @@ impl Control {
             services_removed: Vec::new(),
         };
         match loaded {
-            Ok(Ok(mut l)) => {
+            Ok(Ok(l)) => {
                 if let Some(old) = self.config() {
                     let c = &l.config;
                     let mut restart = |what: &str, changed: bool| {
@@ -165,14 +165,14 @@ impl Control {
                             || old.query_log != c.query_log,
                     );
                 }
-                self.metrics.attach(&mut l.zones);
                 let before = self.health.served.load().zones.clone();
                 let (oz, or, os) = names(&before);
                 let (nz, nr, ns) = names(&l.zones);
                 (report.zones_added, report.zones_removed) = diff(&oz, &nz);
                 (report.regions_added, report.regions_removed) = diff(&or, &nr);
                 (report.services_added, report.services_removed) = diff(&os, &ns);
-                self.health.reload(Arc::new(l.zones)).await;
+                let catalog = crate::dns::catalog(l.zones, l.maps, l.geo, &self.metrics);
+                self.health.reload(Arc::new(catalog)).await;
                 if let Ok(mut c) = self.config.lock() {
                     *c = l.config;
                 }

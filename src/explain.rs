@@ -1,6 +1,6 @@
-//! `explain`: the decision behind an answer, as a table. It runs the same [`steer::decide`] as
-//! the query path, with a [`Trace`] that records each step, and adds where the client was
-//! believed to be and how that was found.
+//! `explain`: the decision behind an answer, as a table. It runs the same [`steer::steer`] and
+//! [`steer::for_each_vip`] as the query path, with a [`Trace`] that records each step, and asks
+//! the same placement rules as the geo maps ([`crate::geo::place`]) how the client was placed.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -10,11 +10,11 @@ use hickory_proto::rr::{LowerName, Name, RecordType};
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::dns::answer::scope_for;
-use crate::geo::{GeoDefault, canonical, distance_km};
-use crate::health::{HealthSnapshot, Served};
-use crate::steer::{self, Family, Inputs, ScoreParts, Step, Trace, Why};
-use crate::zone::{Region, Service, Zone, ZoneSet};
+use crate::geo::{GeoDefault, Placement, canonical, distance_km};
+use crate::served::{Catalog, Served};
+use crate::snapshot::HealthSnapshot;
+use crate::steer::{self, Family, ScoreParts, Step, Trace, Why};
+use crate::zone::{Region, Service, Zone};
 
 /// How the client's location (or region list) was found.
 #[derive(Debug, Clone, Serialize)]
@@ -64,6 +64,9 @@ pub struct Explanation {
     pub outcome: String,
     /// The ECS scope this answer would carry for the given client network.
     pub scope: u8,
+    /// The zone region indices chosen, in answer order.
+    #[serde(skip)]
+    pub chosen: Vec<usize>,
 }
 
 #[derive(Default)]
@@ -136,7 +139,7 @@ pub fn explain(
 /// Explains one service's decision (also what `_explain.<name> TXT` answers).
 #[allow(clippy::too_many_arguments)]
 pub fn explain_service(
-    zones: &ZoneSet,
+    zones: &Catalog,
     health: &HealthSnapshot,
     zone: &Zone,
     svc: &Service,
@@ -148,12 +151,24 @@ pub fn explain_service(
     let mut located = locate(zones, svc, addr, prefix.is_some_and(|p| p > 0));
     located.prefix = prefix;
     let coords = located.latitude.zip(located.longitude);
-    let (inputs, geo_scope) = Inputs::for_client(svc, &zone.regions, health, family, addr, now);
-    let catchment = inputs.catchment;
+    let map = zones.map(svc);
+    let (catchment, _) = map.locate(addr);
     let mut rec = Recorder::default();
     // A fixed seed: explaining a weighted answer shows one draw, reproducibly.
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
-    let d = steer::decide(&inputs, &mut rng, &mut rec);
+    let scoped = prefix.is_some_and(|p| p > 0).then_some(addr);
+    let (d, scope) = steer::steer(
+        svc,
+        map,
+        &zone.regions,
+        health,
+        family,
+        addr,
+        scoped,
+        now,
+        &mut rng,
+        &mut rec,
+    );
     let mut rows = Vec::new();
     // Regions in the order the chain left them, then the rest of the service's.
     let mut order: Vec<usize> = rec.last.clone();
@@ -226,19 +241,9 @@ pub fn explain_service(
     if let Some(c) = &d.cname {
         answer.push(format!("CNAME {c}"));
     }
-    for &ri in &d.regions {
-        let r = &zone.regions[ri];
-        let mask = if d.healthy_vips_only {
-            health.region(r.id).vip_up
-        } else {
-            u64::MAX
-        };
-        for (k, ip) in r.vips.iter().enumerate() {
-            if family.matches(ip) && k < 64 && mask & (1 << k) != 0 {
-                answer.push(ip.to_string());
-            }
-        }
-    }
+    steer::for_each_vip(&zone.regions, health, family, &d, |ip| {
+        answer.push(ip.to_string())
+    });
     Explanation {
         name: svc.name.to_string(),
         zone: zone.origin.to_string(),
@@ -254,11 +259,8 @@ pub fn explain_service(
         answer,
         ttl: d.ttl,
         outcome: format!("{:?}", d.outcome).to_lowercase(),
-        scope: if prefix.is_some_and(|p| p > 0) {
-            scope_for(svc, addr, geo_scope)
-        } else {
-            0
-        },
+        scope,
+        chosen: d.regions.to_vec(),
     }
 }
 
@@ -280,8 +282,8 @@ fn health_word(h: &HealthSnapshot, r: &Region) -> &'static str {
     }
 }
 
-/// Replays the geo precedence to say how the client was placed.
-fn locate(zones: &ZoneSet, svc: &Service, addr: IpAddr, from_ecs: bool) -> Located {
+/// How the client was placed, from the same placement rules the geo maps are built with.
+fn locate(zones: &Catalog, svc: &Service, addr: IpAddr, from_ecs: bool) -> Located {
     let mut l = Located {
         address_from: if from_ecs { "ecs" } else { "source" },
         address: addr,
@@ -304,38 +306,27 @@ fn locate(zones: &ZoneSet, svc: &Service, addr: IpAddr, from_ecs: bool) -> Locat
         }
     }
     let rules = &svc.rules;
-    if let Some((net, _)) = rules
-        .networks
-        .iter()
-        .filter(|(n, _)| n.contains(&addr))
-        .max_by_key(|(n, _)| n.prefix_len())
-    {
-        l.how = format!("network rule {net}");
-        return l;
-    }
-    let rec = db.and_then(|d| d.record);
-    if let Some(rec) = rec {
-        if rules.countries.contains_key(&rec.country) {
-            l.how = format!("country rule {}", rec.country_str().unwrap_or("?"));
-            return l;
-        }
-        if rules.continents.contains_key(&rec.continent) {
-            l.how = format!("continent rule {}", rec.continent_str().unwrap_or("?"));
-            return l;
-        }
-        if rec.coords.is_some() {
-            l.how = "database".into();
-            return l;
-        }
-    }
-    l.how = match &rules.default {
-        GeoDefault::Location(lat, lon) => {
-            l.latitude = Some(*lat);
-            l.longitude = Some(*lon);
-            "default location (not in the database)".into()
-        }
-        GeoDefault::Regions(_) => "default regions (not in the database)".into(),
-        GeoDefault::ListedOrder => "listed order (not in the database)".into(),
+    let rec = db.as_ref().and_then(|d| d.record);
+    l.how = match crate::geo::place(rules, &svc.regions, addr, rec.as_ref()) {
+        Placement::Network(net) => format!("network rule {net}"),
+        Placement::Country(_) => format!(
+            "country rule {}",
+            rec.as_ref().and_then(|r| r.country_str()).unwrap_or("?")
+        ),
+        Placement::Continent(_) => format!(
+            "continent rule {}",
+            rec.as_ref().and_then(|r| r.continent_str()).unwrap_or("?")
+        ),
+        Placement::Coordinates => "database".into(),
+        Placement::Default => match &rules.default {
+            GeoDefault::Location(lat, lon) => {
+                l.latitude = Some(*lat);
+                l.longitude = Some(*lon);
+                "default location (not in the database)".into()
+            }
+            GeoDefault::Regions(_) => "default regions (not in the database)".into(),
+            GeoDefault::ListedOrder => "listed order (not in the database)".into(),
+        },
     };
     l
 }
@@ -412,7 +403,7 @@ impl Explanation {
 
 /// Evaluates every zone's `[[expect]]` cases: each runs the real decision with every region up
 /// except those it names down, and the loads it names. Returns one diagnostic per failed case.
-pub fn check_expectations(zones: &ZoneSet) -> Vec<crate::config::Diagnostic> {
+pub fn check_expectations(zones: &Catalog) -> Vec<crate::diag::Diagnostic> {
     let mut out = Vec::new();
     let now = Instant::now();
     for zone in &zones.zones {
@@ -439,18 +430,16 @@ pub fn check_expectations(zones: &ZoneSet) -> Vec<crate::config::Diagnostic> {
                     .map(|&i| zone.regions[i].name.clone())
                     .collect::<Vec<_>>()
             };
-            let (inputs, _) = Inputs::for_client(svc, &zone.regions, &h, e.family, addr, now);
-            let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
-            let got = steer::decide(&inputs, &mut rng, &mut ()).regions.to_vec();
-            if got != e.regions {
-                out.push(crate::config::Diagnostic::new(
+            let got = &x.chosen;
+            if *got != e.regions {
+                out.push(crate::diag::Diagnostic::new(
                     &zone.file,
                     e.line,
                     format!(
                         "expect: {} for {} gives {:?}, expected {:?} ({})",
                         svc.label,
                         e.client,
-                        names(&got),
+                        names(got),
                         names(&e.regions),
                         x.located.how
                     ),

@@ -28,6 +28,7 @@ pub mod health;
 pub mod memory;
 pub mod metrics;
 pub mod rt;
+pub mod served;
 pub mod server;
 pub mod snapshot;
 pub mod steer;

@@ -134,11 +134,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// What `check` and `explain` answer from: a load's catalog, with counters nobody reads.
+fn catalog(l: config::Loaded) -> gslbd::served::Catalog {
+    gslbd::dns::catalog(l.zones, l.maps, l.geo, &gslbd::metrics::Registry::default())
+}
+
 fn check(path: &Path) -> ExitCode {
     match config::load_all(path) {
         Ok(l) => {
-            let failed = gslbd::explain::check_expectations(&l.zones);
-            let cases: usize = l.zones.zones.iter().map(|z| z.expects.len()).sum();
+            let l = catalog(l);
+            let failed = gslbd::explain::check_expectations(&l);
+            let cases: usize = l.zones.iter().map(|z| z.expects.len()).sum();
             if !failed.is_empty() {
                 for d in &failed {
                     eprintln!("{d}");
@@ -146,12 +152,12 @@ fn check(path: &Path) -> ExitCode {
                 eprintln!("{} of {} expectation(s) failed", failed.len(), cases);
                 return ExitCode::FAILURE;
             }
-            let services: usize = l.zones.zones.iter().map(|z| z.services.len()).sum();
+            let services: usize = l.zones.iter().map(|z| z.services.len()).sum();
             println!(
                 "{}: ok: {} zone(s), {} region(s), {} service(s), {} expectation(s) met",
                 path.display(),
-                l.zones.zones.len(),
-                l.zones.region_count(),
+                l.zones.len(),
+                l.region_count(),
                 services,
                 cases
             );
@@ -276,7 +282,7 @@ fn explain(path: &Path, name: &str, client: &str, qtype: &str, json: bool) -> an
         rtt_half_life: loaded.config.health.rtt_half_life,
         jitter: loaded.config.health.jitter,
     };
-    let (served, _) = gslbd::health::runner::initial(std::sync::Arc::new(loaded.zones), cfg);
+    let (served, _) = gslbd::health::runner::initial(std::sync::Arc::new(catalog(loaded)), cfg);
     let x = gslbd::explain::explain(&served, &name, qtype, ip, prefix, std::time::Instant::now())
         .map_err(|e| anyhow::anyhow!(e))?;
     if json {

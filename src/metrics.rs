@@ -1,23 +1,15 @@
 //! Metrics. The query path only touches atomics: every counter it bumps is resolved to a slot
-//! when a zone set is loaded ([`Registry::attach`]), so a query costs no lock, no hash lookup and
-//! no allocation. Slots are kept by name in the registry, so counts carry over reloads. At
-//! scrape time a prometheus-client [`Collector`] encodes the atomics and the health runner's
-//! status as text.
+//! when a zone set is loaded ([`Registry::slots`]), so a query costs no lock, no hash lookup and
+//! no allocation. Slots are kept by name in the registry, so counts carry over reloads. The
+//! admin server renders them (and the health runner's status) for Prometheus at scrape time.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
+use crate::zone::ZoneSet;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::MetricType;
-use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
-
-use crate::health::HealthStatus;
-use crate::zone::ZoneSet;
 
 /// Query types with their own label value; everything else is `other`.
 pub const QTYPES: [&str; 14] = [
@@ -190,6 +182,9 @@ impl Global {
     }
 }
 
+/// (zone, service, query type label, rcode label) of a query counter.
+pub type QueryKey = (String, String, &'static str, &'static str);
+
 /// Counters by name, so that a reload hands the same counters to the new zone set.
 #[derive(Debug, Default)]
 pub struct Registry {
@@ -203,10 +198,11 @@ impl Registry {
         Arc::new(Self::default())
     }
 
-    /// Resolves the counters of every zone, service and region of `zones` (at load, not per query).
-    pub fn attach(&self, zones: &mut ZoneSet) {
+    /// Resolves the counters of every zone, service and region of `zones` (at load, not per
+    /// query); counters of names that existed before are the same counters.
+    pub fn slots(&self, zones: &ZoneSet) -> ZoneStats {
         let (Ok(mut q), Ok(mut a)) = (self.queries.lock(), self.answers.lock()) else {
-            return;
+            return ZoneStats::default();
         };
         let mut stats = ZoneStats::default();
         for z in &zones.zones {
@@ -258,7 +254,83 @@ impl Registry {
                 services,
             });
         }
-        zones.stats = stats;
+        stats
+    }
+
+    /// Queries per (zone, service, query type, rcode) so far, the names outside our zones first
+    /// (zone and service empty), then by zone and service; zero counts are left out.
+    pub fn query_counts(&self) -> Vec<(QueryKey, u64)> {
+        let mut out = Vec::new();
+        let mut push = |zone: &str, service: &str, slot: &QuerySlot| {
+            for (ti, t) in QTYPES.iter().enumerate() {
+                for (ri, r) in RCODES.iter().enumerate() {
+                    let v = slot.counts[ti][ri].load(Relaxed);
+                    if v > 0 {
+                        out.push(((zone.to_string(), service.to_string(), *t, *r), v));
+                    }
+                }
+            }
+        };
+        push("", "", &self.global.unzoned);
+        if let Ok(q) = self.queries.lock() {
+            let mut keys: Vec<_> = q.iter().collect();
+            keys.sort_by(|a, b| a.0.cmp(b.0));
+            for ((zone, service), slot) in keys {
+                push(zone, service, slot);
+            }
+        }
+        out
+    }
+
+    /// Every query-path counter by a readable key (`udp`, `ecs_scope_v4_24`, `queries
+    /// zone/service/A/NOERROR`…), the answer-time histogram excepted: for comparing two
+    /// registries in tests and tools.
+    pub fn counters(&self) -> std::collections::BTreeMap<String, u64> {
+        let g = &self.global;
+        let mut out = std::collections::BTreeMap::new();
+        for (k, v) in [
+            ("udp", &g.udp),
+            ("tcp", &g.tcp),
+            ("with_ecs", &g.with_ecs),
+            ("without_ecs", &g.without_ecs),
+            ("truncated", &g.truncated),
+            ("rrl_dropped", &g.rrl_dropped),
+            ("rrl_slipped", &g.rrl_slipped),
+            ("answered", &g.time_count),
+        ] {
+            out.insert(k.to_string(), v.load(Relaxed));
+        }
+        for (fam, arr) in [("v4", &g.scope_v4[..]), ("v6", &g.scope_v6[..])] {
+            for (p, c) in arr.iter().enumerate() {
+                let v = c.load(Relaxed);
+                if v > 0 {
+                    out.insert(format!("ecs_scope_{fam}_{p}"), v);
+                }
+            }
+        }
+        for ((z, s, t, r), v) in self.query_counts() {
+            out.insert(format!("queries {z}/{s}/{t}/{r}"), v);
+        }
+        for ((z, s, r), v) in self.answer_counts() {
+            out.insert(format!("answers {z}/{s}/{r}"), v);
+        }
+        out
+    }
+
+    /// The answer-time histogram: per-bucket counts (bounds [`TIME_BUCKETS`]), the total count
+    /// and the sum in seconds.
+    pub fn answer_times(&self) -> (Vec<(f64, u64)>, u64, f64) {
+        let g = &self.global;
+        let buckets = TIME_BUCKETS
+            .iter()
+            .zip(&g.time_buckets)
+            .map(|(b, c)| (*b, c.load(Relaxed)))
+            .collect();
+        (
+            buckets,
+            g.time_count.load(Relaxed),
+            g.time_sum_ns.load(Relaxed) as f64 / 1e9,
+        )
     }
 
     /// Answers per (zone, service, region) so far; regions never answered are left out.
@@ -276,353 +348,5 @@ impl Registry {
             }
         }
         out
-    }
-}
-
-/// Encodes everything at scrape time.
-#[derive(Debug)]
-pub struct Scrape {
-    pub registry: Arc<Registry>,
-    pub status: Arc<arc_swap::ArcSwap<HealthStatus>>,
-    pub tcp: Arc<crate::dns::tcp::TcpStats>,
-}
-
-type Labels = Vec<(&'static str, String)>;
-
-fn counter(
-    e: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    rows: &[(Labels, u64)],
-) -> std::fmt::Result {
-    let mut m = e.encode_descriptor(name, help, None, MetricType::Counter)?;
-    for (labels, v) in rows {
-        ConstCounter::new(*v).encode(m.encode_family(labels)?)?;
-    }
-    Ok(())
-}
-
-fn gauge(
-    e: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    rows: &[(Labels, f64)],
-) -> std::fmt::Result {
-    let mut m = e.encode_descriptor(name, help, None, MetricType::Gauge)?;
-    for (labels, v) in rows {
-        ConstGauge::new(*v).encode(m.encode_family(labels)?)?;
-    }
-    Ok(())
-}
-
-impl Collector for Scrape {
-    fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
-        let g = &self.registry.global;
-        // Queries by zone, service, type and rcode.
-        let mut rows = Vec::new();
-        let mut push = |zone: &str, service: &str, slot: &QuerySlot| {
-            for (ti, t) in QTYPES.iter().enumerate() {
-                for (ri, r) in RCODES.iter().enumerate() {
-                    let v = slot.counts[ti][ri].load(Relaxed);
-                    if v > 0 {
-                        rows.push((
-                            vec![
-                                ("zone", zone.to_string()),
-                                ("service", service.to_string()),
-                                ("qtype", t.to_string()),
-                                ("rcode", r.to_string()),
-                            ],
-                            v,
-                        ));
-                    }
-                }
-            }
-        };
-        push("", "", &g.unzoned);
-        if let Ok(q) = self.registry.queries.lock() {
-            let mut keys: Vec<_> = q.iter().collect();
-            keys.sort_by(|a, b| a.0.cmp(b.0));
-            for ((zone, service), slot) in keys {
-                push(zone, service, slot);
-            }
-        }
-        counter(
-            &mut e,
-            "gslbd_queries",
-            "DNS queries by zone, service (empty: static names), query type and rcode.",
-            &rows,
-        )?;
-        let mut answers: Vec<_> = self.registry.answer_counts();
-        answers.sort();
-        let rows: Vec<(Labels, u64)> = answers
-            .into_iter()
-            .map(|((z, s, r), v)| (vec![("zone", z), ("service", s), ("region", r)], v))
-            .collect();
-        counter(
-            &mut e,
-            "gslbd_answers",
-            "Steered answers naming each region.",
-            &rows,
-        )?;
-        counter(
-            &mut e,
-            "gslbd_ecs_queries",
-            "Queries with and without an EDNS Client Subnet option.",
-            &[
-                (vec![("ecs", "true".into())], g.with_ecs.load(Relaxed)),
-                (vec![("ecs", "false".into())], g.without_ecs.load(Relaxed)),
-            ],
-        )?;
-        let mut rows = Vec::new();
-        for (fam, arr) in [("ipv4", &g.scope_v4[..]), ("ipv6", &g.scope_v6[..])] {
-            for (p, c) in arr.iter().enumerate() {
-                let v = c.load(Relaxed);
-                if v > 0 {
-                    rows.push((
-                        vec![("family", fam.to_string()), ("scope", p.to_string())],
-                        v,
-                    ));
-                }
-            }
-        }
-        counter(
-            &mut e,
-            "gslbd_ecs_scope",
-            "ECS answers by family and scope prefix length answered.",
-            &rows,
-        )?;
-        counter(
-            &mut e,
-            "gslbd_truncated",
-            "UDP answers sent truncated (TC).",
-            &[(vec![], g.truncated.load(Relaxed))],
-        )?;
-        counter(
-            &mut e,
-            "gslbd_transport_queries",
-            "Queries by transport.",
-            &[
-                (vec![("protocol", "udp".into())], g.udp.load(Relaxed)),
-                (vec![("protocol", "tcp".into())], g.tcp.load(Relaxed)),
-            ],
-        )?;
-        {
-            // prometheus-client accumulates the buckets itself: hand it per-bucket counts, and
-            // whatever fell above the last bound to +Inf.
-            let count = g.time_count.load(Relaxed);
-            let sum = g.time_sum_ns.load(Relaxed) as f64 / 1e9;
-            let mut all: Vec<(f64, u64)> = TIME_BUCKETS
-                .iter()
-                .zip(&g.time_buckets)
-                .map(|(b, c)| (*b, c.load(Relaxed)))
-                .collect();
-            let bucketed: u64 = all.iter().map(|(_, c)| c).sum();
-            all.push((f64::INFINITY, count.saturating_sub(bucketed)));
-            let mut m = e.encode_descriptor(
-                "gslbd_answer_duration_seconds",
-                "Time from parsed query to encoded answer.",
-                None,
-                MetricType::Histogram,
-            )?;
-            m.encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum, count, &all, None)?;
-        }
-        counter(
-            &mut e,
-            "gslbd_config_reloads",
-            "Configuration reloads by result.",
-            &[
-                (vec![("result", "ok".into())], g.reloads_ok.load(Relaxed)),
-                (
-                    vec![("result", "failed".into())],
-                    g.reloads_failed.load(Relaxed),
-                ),
-            ],
-        )?;
-        counter(
-            &mut e,
-            "gslbd_tcp_connections",
-            "TCP connections accepted.",
-            &[(vec![], self.tcp.accepted.load(Relaxed))],
-        )?;
-        counter(
-            &mut e,
-            "gslbd_tcp_refused",
-            "TCP connections closed at once because a limit was reached and every connection in the way was busy.",
-            &[(vec![], self.tcp.refused.load(Relaxed))],
-        )?;
-        counter(
-            &mut e,
-            "gslbd_tcp_evicted",
-            "Idle TCP connections closed to make room for a new one when a limit was reached.",
-            &[(vec![], self.tcp.evicted.load(Relaxed))],
-        )?;
-        counter(
-            &mut e,
-            "gslbd_rrl_limited",
-            "UDP responses limited by response rate limiting, by action.",
-            &[
-                (
-                    vec![("action", "dropped".into())],
-                    g.rrl_dropped.load(Relaxed),
-                ),
-                (
-                    vec![("action", "slipped".into())],
-                    g.rrl_slipped.load(Relaxed),
-                ),
-            ],
-        )?;
-        gauge(
-            &mut e,
-            "gslbd_tcp_connections_open",
-            "TCP connections open now.",
-            &[(vec![], self.tcp.open.load(Relaxed) as f64)],
-        )?;
-        gauge(
-            &mut e,
-            "gslbd_build_info",
-            "Build information.",
-            &[(
-                vec![("version", env!("CARGO_PKG_VERSION").to_string())],
-                1.0,
-            )],
-        )?;
-
-        // Health, from the runner's status.
-        let st = self.status.load();
-        let mut up = Vec::new();
-        let mut eligible = Vec::new();
-        let mut forced = Vec::new();
-        let mut rtt = Vec::new();
-        let mut load = Vec::new();
-        let mut load_age = Vec::new();
-        let mut vip_up = Vec::new();
-        let mut probes = Vec::new();
-        let mut probe_rtt = Vec::new();
-        for r in &st.regions {
-            let l = || vec![("zone", r.zone.clone()), ("region", r.name.clone())];
-            up.push((l(), if r.up { 1.0 } else { 0.0 }));
-            eligible.push((l(), if r.eligible { 1.0 } else { 0.0 }));
-            for ov in ["force-up", "force-down", "drain"] {
-                let mut ll = l();
-                ll.push(("state", ov.to_string()));
-                forced.push((ll, if r.override_.as_str() == ov { 1.0 } else { 0.0 }));
-            }
-            if let Some(v) = r.rtt_ms {
-                rtt.push((l(), v / 1000.0));
-            }
-            if let Some(v) = r.load {
-                load.push((l(), v));
-            }
-            if let Some(v) = r.load_age_s {
-                load_age.push((l(), v));
-            }
-            let mut targets: Vec<(String, &crate::health::runner::ProbeStatus)> = Vec::new();
-            if let Some(p) = &r.probe {
-                targets.push((String::new(), p));
-            }
-            for v in &r.vips {
-                vip_up.push((
-                    vec![
-                        ("zone", r.zone.clone()),
-                        ("region", r.name.clone()),
-                        ("vip", v.addr.to_string()),
-                    ],
-                    if v.up { 1.0 } else { 0.0 },
-                ));
-                if let Some(p) = &v.probe {
-                    targets.push((v.addr.to_string(), p));
-                }
-            }
-            for (vip, p) in targets {
-                let base = || {
-                    vec![
-                        ("zone", r.zone.clone()),
-                        ("region", r.name.clone()),
-                        ("vip", vip.clone()),
-                    ]
-                };
-                let mut ok = base();
-                ok.push(("result", "success".into()));
-                probes.push((ok, p.successes));
-                for (reason, n) in &p.failures_by_reason {
-                    let mut f = base();
-                    f.push(("result", reason.to_string()));
-                    probes.push((f, *n));
-                }
-                if let Some(v) = p.rtt_ms {
-                    probe_rtt.push((base(), v / 1000.0));
-                }
-            }
-        }
-        gauge(
-            &mut e,
-            "gslbd_region_up",
-            "1 when probes (and VIP overrides) say the region is up.",
-            &up,
-        )?;
-        gauge(
-            &mut e,
-            "gslbd_region_eligible",
-            "1 when new answers may point at the region.",
-            &eligible,
-        )?;
-        gauge(
-            &mut e,
-            "gslbd_region_override",
-            "1 for the operator override in force.",
-            &forced,
-        )?;
-        gauge(
-            &mut e,
-            "gslbd_region_rtt_seconds",
-            "Moving average of the region's probe round-trip time.",
-            &rtt,
-        )?;
-        gauge(
-            &mut e,
-            "gslbd_region_load",
-            "Region load as a fraction of capacity (fresh readings only).",
-            &load,
-        )?;
-        gauge(
-            &mut e,
-            "gslbd_region_load_age_seconds",
-            "Age of the region's load reading.",
-            &load_age,
-        )?;
-        gauge(
-            &mut e,
-            "gslbd_vip_up",
-            "1 when the VIP is answered.",
-            &vip_up,
-        )?;
-        counter(
-            &mut e,
-            "gslbd_probes",
-            "Probe results by target (vip empty: the region) and result (success or failure reason).",
-            &probes,
-        )?;
-        gauge(
-            &mut e,
-            "gslbd_probe_rtt_seconds",
-            "Moving average of each probe target's round-trip time.",
-            &probe_rtt,
-        )?;
-        let mut tr: HashMap<(String, String), u64> = HashMap::new();
-        for t in &st.transition_counts {
-            *tr.entry((t.0.clone(), t.1.to_string())).or_default() += t.2;
-        }
-        let mut rows: Vec<(Labels, u64)> = tr
-            .into_iter()
-            .map(|((target, to), n)| (vec![("target", target), ("to", to)], n))
-            .collect();
-        rows.sort();
-        counter(
-            &mut e,
-            "gslbd_health_transitions",
-            "Health transitions by target (zone/region[/vip]) and new state.",
-            &rows,
-        )?;
-        Ok(())
     }
 }

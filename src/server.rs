@@ -233,14 +233,15 @@ pub struct LaunchOptions {
 pub fn launch(loaded: Loaded, opts: LaunchOptions) -> io::Result<Gslbd> {
     let Loaded {
         config,
-        geo: _,
+        geo,
         took: _,
-        mut zones,
+        zones,
+        maps,
     } = loaded;
     let metrics = Registry::new();
-    metrics.attach(&mut zones);
+    let catalog = crate::dns::catalog(zones, maps, geo, &metrics);
     let (health, health_thread) = runner::start(
-        Arc::new(zones),
+        Arc::new(catalog),
         RunnerConfig {
             state_file: config.health.state_file.clone(),
             rtt_half_life: config.health.rtt_half_life,

@@ -60,7 +60,7 @@ fn request_harness() -> &'static RequestHarness {
         );
         cfg.geodata = Some(root.join("geodata/sample-city.mmdb"));
         let loaded = gslbd::config::load_with(cfg).expect("the shipped example loads");
-        let handler = GslbHandler::new(Shared::standalone(loaded.zones, UDP_PAYLOAD));
+        let handler = GslbHandler::new(Shared::standalone(loaded, UDP_PAYLOAD));
         RequestHarness { handler }
     })
 }
@@ -201,6 +201,7 @@ pub fn zonefile(data: &[u8]) {
         None,
         &HealthDefaults::default(),
         0,
+        &mut Vec::new(),
     );
 }
 

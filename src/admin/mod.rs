@@ -3,6 +3,8 @@
 //! the zones-directory watcher. Changes go through the health runner and [`Control::reload`];
 //! nothing here touches health state directly.
 
+mod scrape;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -61,7 +63,7 @@ fn refuse(state: &AppState, headers: &HeaderMap) -> Option<Response> {
 
 pub fn router(control: Arc<Control>) -> Router {
     let mut prom = prometheus_client::registry::Registry::default();
-    prom.register_collector(Box::new(crate::metrics::Scrape {
+    prom.register_collector(Box::new(scrape::Scrape {
         registry: control.metrics.clone(),
         status: control.health.status.clone(),
         tcp: control.tcp.clone(),

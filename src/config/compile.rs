@@ -24,8 +24,9 @@ pub fn compile_zone_dir(
     dir: &Path,
     geo: Option<&GeoDb>,
     health: &HealthDefaults,
-) -> Result<ZoneSet, Diagnostics> {
+) -> Result<Compiled, Diagnostics> {
     let mut diags = Diagnostics::default();
+    let mut maps = Vec::new();
     let entries = std::fs::read_dir(dir)
         .map_err(|e| Diagnostics::one(dir, None, format!("cannot read zones directory: {e}")))?;
     let mut files: Vec<PathBuf> = entries
@@ -47,7 +48,7 @@ pub fn compile_zone_dir(
                 continue;
             }
         };
-        match compile_zone_file_text(&file, &text, geo, health, region_base) {
+        match compile_zone_file_text(&file, &text, geo, health, region_base, &mut maps) {
             Ok(zone) => {
                 if let Some(prev) = origins.get(&zone.lower_origin) {
                     diags.push(Diagnostic::new(
@@ -69,7 +70,10 @@ pub fn compile_zone_dir(
         }
     }
     if diags.is_empty() {
-        Ok(ZoneSet::new(zones))
+        Ok(Compiled {
+            zones: ZoneSet::new(zones),
+            maps,
+        })
     } else {
         Err(diags)
     }
@@ -113,13 +117,22 @@ impl Ctx<'_> {
     }
 }
 
-/// Compiles one zone file's text. `region_base` is the id of its first region in the zone set.
+/// The zones of a directory and the geo maps their services index.
+#[derive(Debug)]
+pub struct Compiled {
+    pub zones: ZoneSet,
+    pub maps: Vec<Arc<GeoMap>>,
+}
+
+/// Compiles one zone file's text. `region_base` is the id of its first region in the zone set;
+/// its services' geo maps are appended to `maps` (a service's `map` indexes it).
 pub fn compile_zone_file_text(
     file: &Path,
     text: &str,
     geo: Option<&GeoDb>,
     health: &HealthDefaults,
     region_base: usize,
+    maps: &mut Vec<Arc<GeoMap>>,
 ) -> Result<Zone, Diagnostics> {
     let input: ZoneFileInput =
         toml::from_str(text).map_err(|e| Diagnostics(vec![from_toml_error(file, text, &e)]))?;
@@ -567,7 +580,7 @@ pub fn compile_zone_file_text(
     let mut services: Vec<Service> = Vec::new();
     // Services with the same regions and the zone's geo rules share one map: a zone with
     // thousands of steered names over one region set reads the database once.
-    let mut shared_maps: HashMap<(Vec<usize>, bool), Arc<GeoMap>> = HashMap::new();
+    let mut shared_maps: HashMap<(Vec<usize>, bool), usize> = HashMap::new();
     let mut shared_regions: HashMap<Vec<usize>, Arc<[usize]>> = HashMap::new();
     for (label, s) in &input.services {
         let line = cx.line(s.span());
@@ -716,12 +729,14 @@ pub fn compile_zone_file_text(
             })
             .collect();
         let with_distances = chain.contains(&Step::Score) && score.distance > 0.0;
-        let build = || Arc::new(GeoMap::build(geo, &sites, &rules, with_distances));
-        let geomap = if si.geo.is_none() {
-            shared_maps
+        let mut build = || {
+            maps.push(Arc::new(GeoMap::build(geo, &sites, &rules, with_distances)));
+            maps.len() - 1
+        };
+        let map = if si.geo.is_none() {
+            *shared_maps
                 .entry((sregions.clone(), with_distances))
                 .or_insert_with(build)
-                .clone()
         } else {
             build()
         };
@@ -765,7 +780,7 @@ pub fn compile_zone_file_text(
             min_ttl: health.min_ttl,
             answers: si.answers as usize,
             all_down,
-            geomap,
+            map,
             rules,
         });
     }

@@ -3,7 +3,7 @@
 //! Two phases, like a compiler: serde types with `deny_unknown_fields` read the TOML exactly as
 //! written (with spans, so every later error can name its line), then [`compile`] resolves names
 //! to indices, parses record data and checks every reference, producing the immutable
-//! [`crate::zone::ZoneSet`]. This module reads files and nothing else.
+//! model (`zone::ZoneSet`) and each service's geo map. This module reads files and nothing else.
 
 mod compile;
 pub mod master;
@@ -12,7 +12,7 @@ mod server;
 pub mod zonefile;
 
 pub use crate::diag::{Diagnostic, Diagnostics, line_of};
-pub use compile::{compile_zone_dir, compile_zone_file_text};
+pub use compile::{Compiled, compile_zone_dir, compile_zone_file_text};
 pub use server::{
     HealthDefaults, LogFormat, ServerConfig, load_server_config, parse_server_config,
 };
@@ -28,6 +28,8 @@ pub struct Loaded {
     pub config: ServerConfig,
     pub geo: Option<std::sync::Arc<GeoDb>>,
     pub zones: ZoneSet,
+    /// The services' geo maps (a service's `map` indexes this).
+    pub maps: Vec<std::sync::Arc<crate::geo::GeoMap>>,
     /// How long reading the geodata and compiling the zones took.
     pub took: LoadTimes,
 }
@@ -52,7 +54,8 @@ pub fn load_with(config: ServerConfig) -> Result<Loaded, Diagnostics> {
         None => None,
     };
     let t1 = std::time::Instant::now();
-    let mut zones = compile_zone_dir(&config.zones_dir, geo.as_ref(), &config.health)?;
+    let Compiled { zones, maps } =
+        compile_zone_dir(&config.zones_dir, geo.as_ref(), &config.health)?;
     let geo = geo.map(|mut g| {
         g.drop_index();
         g
@@ -63,11 +66,11 @@ pub fn load_with(config: ServerConfig) -> Result<Loaded, Diagnostics> {
         zones: t1.elapsed(),
     };
     let geo = geo.map(std::sync::Arc::new);
-    zones.geo = geo.clone();
     Ok(Loaded {
         config,
         geo,
         zones,
+        maps,
         took,
     })
 }

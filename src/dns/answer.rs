@@ -8,9 +8,11 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
 use crate::geo::Ecs;
-use crate::health::HealthSnapshot;
+use crate::geo::GeoMap;
+use crate::served::Catalog;
+use crate::snapshot::HealthSnapshot;
 use crate::steer::{self, Family};
-use crate::zone::{Found, Service, Zone, ZoneSet, vip_rdata};
+use crate::zone::{Found, Service, Zone, vip_rdata};
 
 /// CNAME chains inside one zone are followed at most this far (loops end here too).
 const MAX_CHAIN: usize = 8;
@@ -26,10 +28,12 @@ impl Client {
     /// The address to locate: the ECS address when the source prefix is above 0 (RFC 7871 §7.1.2:
     /// a SOURCE PREFIX-LENGTH of 0 means the client opted out), else the transport source.
     pub fn locate_addr(&self) -> IpAddr {
-        match self.ecs {
-            Some(e) if e.source_prefix > 0 => e.addr,
-            _ => self.src,
-        }
+        self.scoped_addr().unwrap_or(self.src)
+    }
+
+    /// The ECS address when the answer is to carry a scope (source prefix above 0).
+    pub fn scoped_addr(&self) -> Option<IpAddr> {
+        self.ecs.filter(|e| e.source_prefix > 0).map(|e| e.addr)
     }
 }
 
@@ -64,7 +68,7 @@ impl Response {
 
 /// Answers `qname`/`qtype` (class IN) from `zones`.
 pub fn answer(
-    zones: &ZoneSet,
+    zones: &Catalog,
     health: &HealthSnapshot,
     qname: &Name,
     qtype: RecordType,
@@ -144,16 +148,10 @@ pub fn answer(
                 if let Some(si) = node.service {
                     if let Some(svc) = zone.services.get(si) {
                         resp.service = Some(si);
-                        answer_service(zone, svc, health, &owner, qtype, client, now, &mut resp);
-                        if let Some(slot) =
-                            zones.stats.zones.get(zi).and_then(|z| z.services.get(si))
-                        {
-                            for &r in &resp.chosen {
-                                if let Some(c) = slot.answers.get(r) {
-                                    c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                }
-                            }
-                        }
+                        let map = zones.map(svc);
+                        answer_service(
+                            zone, svc, map, health, &owner, qtype, client, now, &mut resp,
+                        );
                     }
                     return resp;
                 }
@@ -222,6 +220,7 @@ pub fn answer(
 fn answer_service(
     zone: &Zone,
     svc: &Service,
+    map: &GeoMap,
     health: &HealthSnapshot,
     owner: &Name,
     qtype: RecordType,
@@ -238,7 +237,18 @@ fn answer_service(
             return;
         }
     };
-    let (decision, scope) = steer_service(zone, svc, health, family, client, now);
+    let (decision, scope) = steer::steer(
+        svc,
+        map,
+        &zone.regions,
+        health,
+        family,
+        client.locate_addr(),
+        client.scoped_addr(),
+        now,
+        &mut rand::rng(),
+        &mut (),
+    );
     resp.scope = scope;
     if let Some(target) = &decision.cname {
         resp.answers.push(Record::from_rdata(
@@ -249,7 +259,7 @@ fn answer_service(
         return;
     }
     resp.chosen = decision.regions.clone();
-    for_each_vip(zone, health, family, &decision, |ip| {
+    steer::for_each_vip(&zone.regions, health, family, &decision, |ip| {
         resp.answers.push(Record::from_rdata(
             owner.clone(),
             decision.ttl,
@@ -259,73 +269,6 @@ fn answer_service(
     if resp.answers.is_empty() {
         resp.authorities.push(zone.negative_soa.clone());
     }
-}
-
-/// The steering decision for one client of `svc`, and the ECS scope of the answer (0 without
-/// an ECS address to scope).
-pub fn steer_service(
-    zone: &Zone,
-    svc: &Service,
-    health: &HealthSnapshot,
-    family: Family,
-    client: &Client,
-    now: Instant,
-) -> (steer::Decision, u8) {
-    let addr = client.locate_addr();
-    let (inputs, geo_scope) =
-        steer::Inputs::for_client(svc, &zone.regions, health, family, addr, now);
-    let scope = match client.ecs.filter(|e| e.source_prefix > 0) {
-        Some(ecs) => scope_for(svc, ecs.addr, geo_scope),
-        None => 0,
-    };
-    (steer::decide(&inputs, &mut rand::rng(), &mut ()), scope)
-}
-
-/// Calls `f` with each VIP of `family` that `decision` answers, in answer order.
-pub fn for_each_vip(
-    zone: &Zone,
-    health: &HealthSnapshot,
-    family: Family,
-    decision: &steer::Decision,
-    mut f: impl FnMut(IpAddr),
-) {
-    for &ri in &decision.regions {
-        let Some(region) = zone.regions.get(ri) else {
-            continue;
-        };
-        let mask = if decision.healthy_vips_only {
-            health.region(region.id).vip_up
-        } else {
-            u64::MAX
-        };
-        for (i, ip) in region.vips.iter().enumerate() {
-            if family.matches(ip) && i < 64 && mask & (1 << i) != 0 {
-                f(*ip);
-            }
-        }
-    }
-}
-
-/// The ECS scope of a steered answer: the geo scope when the answer depends on the client's
-/// location, raised to the hashed network length when it depends on the client's hash (sticky,
-/// shed), 0 when it depends on neither (priority, weighted without geo rules…).
-pub fn scope_for(svc: &Service, ecs_addr: IpAddr, geo_scope: u8) -> u8 {
-    let located_as_v4 = crate::geo::canonical(ecs_addr).is_ipv4();
-    let mut scope = if svc.uses_location() { geo_scope } else { 0 };
-    if svc.uses_client_hash() {
-        let hashed = if located_as_v4 {
-            svc.hash_prefix.0
-        } else {
-            svc.hash_prefix.1
-        };
-        scope = scope.max(hashed);
-    }
-    // An IPv4-mapped IPv6 address (family 2, ::ffff:a.b.c.d) is located as IPv4: its scope
-    // counts the 96 bits in front as well.
-    if ecs_addr.is_ipv6() && located_as_v4 && scope > 0 {
-        scope = scope.saturating_add(96).min(128);
-    }
-    scope
 }
 
 /// Copies `records` into `out` with `owner` as their name (the query's case, or the wildcard
@@ -397,7 +340,7 @@ fn svcb_target(rdata: &[u8], owner: &Name) -> Option<Name> {
 
 /// `_explain.<service> TXT`, when the service allows it: the decision table, one line per string.
 fn explain_txt(
-    zones: &ZoneSet,
+    zones: &Catalog,
     zone: &Zone,
     health: &HealthSnapshot,
     owner: &Name,
@@ -418,10 +361,7 @@ fn explain_txt(
     let prefix = client.ecs.map(|e| e.source_prefix).filter(|p| *p > 0);
     let x =
         crate::explain::explain_service(zones, health, zone, svc, Family::V4, addr, prefix, now);
-    if let Some(ecs) = client.ecs.filter(|e| e.source_prefix > 0) {
-        let (_, geo_scope) = svc.geomap.locate(addr);
-        resp.scope = scope_for(svc, ecs.addr, geo_scope);
-    }
+    resp.scope = x.scope;
     let text = x.to_text();
     Some(
         text.lines()

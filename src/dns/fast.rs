@@ -16,7 +16,6 @@
 //! two on every shape), counts the same metrics and applies the same RRL.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use hickory_proto::op::ResponseCode;
@@ -27,47 +26,22 @@ use hickory_server::net::xfer::Protocol;
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
-use super::answer::{Client, answer, for_each_vip, steer_service};
+use super::account::Tally;
+use super::answer::{Client, answer};
 use super::handler::{Outcome, Shared};
+use super::rrl::Verdict;
 use super::wire;
 use crate::geo::ecs;
-use crate::health::HealthSnapshot;
+use crate::served::{Catalog, FastIndex, FastName, FastWhat, Prebuilt};
+use crate::snapshot::HealthSnapshot;
 use crate::steer::Family;
-use crate::zone::{Found, ZoneSet};
+use crate::zone::Found;
 
-/// Exact names the fast path answers, by lower-case wire-format name.
-#[derive(Debug, Default)]
-pub struct FastIndex {
-    names: FxHashMap<Box<[u8]>, FastName>,
-}
-
-#[derive(Debug)]
-struct FastName {
-    zone: usize,
-    what: What,
-}
-
-#[derive(Debug)]
-enum What {
-    /// A steered name: index into the zone's services.
-    Service(usize),
-    /// A static name's answers, one per RRset type.
-    Static(Vec<Prebuilt>),
-}
-
-/// The encoded answer section for one (name, type), owners pointing at the question.
-#[derive(Debug)]
-struct Prebuilt {
-    rtype: u16,
-    count: u16,
-    bytes: Box<[u8]>,
-}
-
-impl FastIndex {
-    /// Indexes every name of `zones` that the fast path can answer. Static answers are
-    /// produced by the general [`answer`] itself, then kept only when they are plain: NOERROR,
-    /// authoritative, answer records owned by the name and nothing in the other sections.
-    pub fn build(zones: &ZoneSet) -> Self {
+/// Indexes every name of `zones` that the fast path can answer. Static answers are produced by
+/// the general [`answer`] itself, then kept only when they are plain: NOERROR, authoritative,
+/// answer records owned by the name and nothing in the other sections.
+pub fn index(zones: &Catalog) -> FastIndex {
+    {
         let health = HealthSnapshot::all_up(zones.region_count());
         let nobody = Client {
             src: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
@@ -91,7 +65,7 @@ impl FastIndex {
                     continue;
                 };
                 let what = match node.service {
-                    Some(si) => What::Service(si),
+                    Some(si) => FastWhat::Service(si),
                     None if node.rrsets.is_empty() => continue,
                     None => {
                         let pre: Vec<Prebuilt> = node
@@ -111,7 +85,7 @@ impl FastIndex {
                                 if !plain {
                                     return None;
                                 }
-                                prebuild(&resp.answers, &name, key.len()).map(|(count, bytes)| {
+                                prebuild(&resp.answers, &key, key.len()).map(|(count, bytes)| {
                                     Prebuilt {
                                         rtype: u16::from(set.rtype),
                                         count,
@@ -123,13 +97,13 @@ impl FastIndex {
                         if pre.is_empty() {
                             continue;
                         }
-                        What::Static(pre)
+                        FastWhat::Static(pre)
                     }
                 };
                 names.insert(key, FastName { zone: zi, what });
             }
         }
-        Self { names }
+        FastIndex { names }
     }
 }
 
@@ -146,7 +120,7 @@ fn wire(name: &Name) -> Option<Box<[u8]>> {
 /// with owner `0xC00C`, so the bytes fit after any question for that name. Names inside NS,
 /// CNAME, PTR, MX and SOA data are compressed against the question, as the general path and
 /// NSD do: the labels they share with the question read as the query spelled them (0x20).
-fn prebuild(records: &[Record], owner: &Name, name_len: usize) -> Option<(u16, Box<[u8]>)> {
+fn prebuild(records: &[Record], owner: &[u8], name_len: usize) -> Option<(u16, Box<[u8]>)> {
     let mut out = Vec::new();
     for r in records {
         out.extend_from_slice(&[0xC0, 0x0C]);
@@ -190,12 +164,20 @@ fn prebuild(records: &[Record], owner: &Name, name_len: usize) -> Option<(u16, B
     Some((u16::try_from(records.len()).ok()?, out.into_boxed_slice()))
 }
 
-/// Writes `name`: its labels not shared with the question name `qname`, then a pointer to the
-/// shared part in the question (which starts at offset 12), or the whole name when nothing is
-/// shared.
-fn name_against(out: &mut Vec<u8>, name: &Name, qname: &Name) -> Option<()> {
+/// Writes `name`: its labels not shared with the question name (`qwire`, its uncompressed wire
+/// form; case does not matter), then a pointer to the shared part in the question (which starts
+/// at offset 12), or the whole name when nothing is shared.
+fn name_against(out: &mut Vec<u8>, name: &Name, qwire: &[u8]) -> Option<()> {
     let mine: SmallVec<[&[u8]; 8]> = name.iter().collect();
-    let asked: SmallVec<[&[u8]; 8]> = qname.iter().collect();
+    let mut asked: SmallVec<[&[u8]; 8]> = SmallVec::new();
+    let mut pos = 0;
+    while let Some(&len) = qwire.get(pos) {
+        if len == 0 {
+            break;
+        }
+        asked.push(qwire.get(pos + 1..pos + 1 + usize::from(len))?);
+        pos += 1 + usize::from(len);
+    }
     let shared = mine
         .iter()
         .rev()
@@ -329,7 +311,9 @@ fn read(msg: &[u8]) -> Option<Query<'_>> {
     })
 }
 
-/// Answers `msg` into `out` when it is a fast-path query; `None` leaves `out` untouched.
+/// Answers `msg` into `out` when it is a fast-path query; `None` leaves `out` untouched. Once
+/// the fast path has decided a steered answer it writes it, whatever it is (addresses, the
+/// all-down CNAME, NODATA, or TC when it does not fit): it never hands a decided query on.
 pub fn respond(
     shared: &Shared,
     msg: &[u8],
@@ -346,140 +330,138 @@ pub fn respond(
     let zones = &served.zones;
     let entry = zones.fast.names.get(&q.key[..q.key_len])?;
     let zone = zones.zones.get(entry.zone)?;
-    let client = Client {
-        src: src.ip(),
-        ecs: q.ecs.map(|(_, e)| e),
+    let udp = protocol == Protocol::Udp;
+    let udp_limit = q.edns.map_or(512, |p| p.clamp(512, shared.udp_payload));
+    let limit = if udp {
+        usize::from(udp_limit)
+    } else {
+        usize::from(u16::MAX)
     };
+    let ecs_len = q.ecs.map_or(0, |(data, _)| 4 + data.len());
+    let opt_len = q.edns.map_or(0, |_| 11 + ecs_len);
 
-    // The answer records, or give the query to the general path.
+    // What to write: static answers, or a steered decision (decided at most once, here).
     let mut vips: SmallVec<[IpAddr; 8]> = SmallVec::new();
-    let mut scope = 0;
-    let mut ttl = 0;
-    let mut chosen: SmallVec<[usize; 4]> = SmallVec::new();
-    let (count, pre): (usize, Option<&Prebuilt>) = match &entry.what {
-        What::Service(si) => {
+    let mut steered: Option<(crate::steer::Decision, u8, usize)> = None;
+    let pre: Option<&Prebuilt> = match &entry.what {
+        FastWhat::Service(si) => {
             let svc = zone.services.get(*si)?;
             let family = match q.qtype {
                 1 => Family::V4,
                 28 => Family::V6,
                 _ => return None,
             };
-            let (decision, s) = steer_service(zone, svc, &served.health, family, &client, t0);
-            if decision.cname.is_some() {
-                return None;
+            let ecs = q.ecs.map(|(_, e)| e).filter(|e| e.source_prefix > 0);
+            let addr = ecs.map_or(src.ip(), |e| e.addr);
+            let (decision, scope) = crate::steer::steer(
+                svc,
+                zones.map(svc),
+                &zone.regions,
+                &served.health,
+                family,
+                addr,
+                ecs.map(|e| e.addr),
+                t0,
+                &mut rand::rng(),
+                &mut (),
+            );
+            if decision.cname.is_none() {
+                crate::steer::for_each_vip(
+                    &zone.regions,
+                    &served.health,
+                    family,
+                    &decision,
+                    |ip| vips.push(ip),
+                );
             }
-            for_each_vip(zone, &served.health, family, &decision, |ip| vips.push(ip));
-            if vips.is_empty() {
-                return None;
-            }
-            scope = s;
-            ttl = decision.ttl;
-            chosen = decision.regions;
-            (vips.len(), None)
+            steered = Some((decision, scope, *si));
+            None
         }
-        What::Static(pre) => {
-            let p = pre.iter().find(|p| p.rtype == q.qtype)?;
-            (usize::from(p.count), Some(p))
-        }
+        FastWhat::Static(pre) => Some(pre.iter().find(|p| p.rtype == q.qtype)?),
     };
-    let answer_bytes = match pre {
-        Some(p) => p.bytes.len(),
-        None => vips
-            .iter()
-            .map(|ip| if ip.is_ipv4() { 16 } else { 28 })
-            .sum(),
-    };
-    let ecs_len = q.ecs.map_or(0, |(data, _)| 4 + data.len());
-    let opt_len = q.edns.map_or(0, |_| 11 + ecs_len);
-    let size = q.qend + answer_bytes + opt_len;
-    let udp_limit = q.edns.map_or(512, |p| p.clamp(512, shared.udp_payload));
-    if protocol == Protocol::Udp && size > usize::from(udp_limit) {
-        return None; // truncation is the general path's business
-    }
-    let an = u16::try_from(count).ok()?;
 
-    // From here on the fast path answers: count as the general path counts.
-    let g = &shared.metrics.global;
-    match protocol {
-        Protocol::Udp => g.udp.fetch_add(1, Relaxed),
-        _ => g.tcp.fetch_add(1, Relaxed),
-    };
-    let verdict = match (&shared.rrl, protocol) {
-        (Some(rrl), Protocol::Udp) => rrl.check(src.ip(), t0),
-        _ => super::rrl::Verdict::Send,
-    };
-    match verdict {
-        super::rrl::Verdict::Drop => {
-            g.rrl_dropped.fetch_add(1, Relaxed);
-            return Some(Outcome::Silent);
-        }
-        super::rrl::Verdict::Slip => {
-            g.rrl_slipped.fetch_add(1, Relaxed);
-            g.truncated.fetch_add(1, Relaxed);
-        }
-        super::rrl::Verdict::Send => {}
-    }
-    let slip = verdict == super::rrl::Verdict::Slip;
-    match q.ecs {
-        Some(_) => g.with_ecs.fetch_add(1, Relaxed),
-        None => g.without_ecs.fetch_add(1, Relaxed),
-    };
+    // RRL, after the name is known to be ours and before any bytes are written.
+    let verdict = super::account::rrl(shared, src.ip(), udp, false, t0);
     let qtype = RecordType::from(q.qtype);
-    if let Some(z) = zones.stats.zones.get(entry.zone) {
-        match &entry.what {
-            What::Service(si) => {
-                if let Some(s) = z.services.get(*si) {
-                    s.queries.count(qtype, ResponseCode::NoError);
-                    for &r in &chosen {
-                        if let Some(c) = s.answers.get(r) {
-                            c.fetch_add(1, Relaxed);
-                        }
-                    }
-                }
-            }
-            What::Static(_) => z.static_names.count(qtype, ResponseCode::NoError),
-        }
-    }
-    if let Some((_, e)) = q.ecs
-        && e.source_prefix > 0
-    {
-        g.observe_scope(crate::geo::canonical(e.addr).is_ipv4(), scope);
+    let scope = steered.as_ref().map_or(0, |s| s.1);
+    let chosen: &[usize] = match &steered {
+        Some((d, _, _)) if d.cname.is_none() => &d.regions,
+        _ => &[],
+    };
+    let mut tally = Tally {
+        udp,
+        verdict,
+        ecs: Some(q.ecs.map(|(_, e)| e)),
+        zone: Some(entry.zone),
+        service: steered.as_ref().map(|s| s.2),
+        qtype,
+        rcode: ResponseCode::NoError,
+        scope,
+        chosen,
+        truncated: false,
+    };
+    if verdict == Verdict::Drop {
+        tally.commit(&shared.metrics.global, &zones.stats, t0);
+        return Some(Outcome::Silent);
     }
 
-    // Header, question as sent, answers, OPT.
+    // Header and question as sent; then the answer, the NODATA authority or nothing (TC).
     out.clear();
-    out.reserve(size);
     out.extend_from_slice(&msg[..2]);
-    out.push(0x80 | 0x04 | (msg[2] & 0x01) | if slip { 0x02 } else { 0 });
+    out.push(0x80 | 0x04 | (msg[2] & 0x01));
     out.push(msg[3] & 0x10);
-    let an = if slip { 0 } else { an };
-    out.extend_from_slice(&[0, 1]);
-    out.extend_from_slice(&an.to_be_bytes());
-    out.extend_from_slice(&[0, 0, 0, u8::from(q.edns.is_some())]);
+    out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, u8::from(q.edns.is_some())]);
     out.extend_from_slice(&msg[12..q.qend]);
-    if !slip {
-        match pre {
-            Some(p) => out.extend_from_slice(&p.bytes),
+    let (an, ns): (u16, u16) = match (&steered, pre) {
+        (_, Some(p)) => {
+            out.extend_from_slice(&p.bytes);
+            (p.count, 0)
+        }
+        (Some((d, _, _)), None) => match &d.cname {
+            Some(target) => {
+                // The all-down CNAME: the name compressed against the question, as the
+                // general path's encoder does it.
+                rr_header(out, 5, d.ttl);
+                out.extend_from_slice(&[0, 0]);
+                let at = out.len();
+                name_against(out, target, &q.key[..q.key_len])?;
+                set_rdlen(out, at)?;
+                (1, 0)
+            }
+            None if vips.is_empty() => {
+                // No VIP of the family to answer: NODATA with the zone's SOA.
+                negative_soa(out, zone, &q.key[..q.key_len])?;
+                (0, 1)
+            }
             None => {
                 for ip in &vips {
-                    out.extend_from_slice(&[0xC0, 0x0C]);
                     match ip {
                         IpAddr::V4(a) => {
-                            out.extend_from_slice(&[0, 1, 0, 1]);
-                            out.extend_from_slice(&ttl.to_be_bytes());
+                            rr_header(out, 1, d.ttl);
                             out.extend_from_slice(&[0, 4]);
                             out.extend_from_slice(&a.octets());
                         }
                         IpAddr::V6(a) => {
-                            out.extend_from_slice(&[0, 28, 0, 1]);
-                            out.extend_from_slice(&ttl.to_be_bytes());
+                            rr_header(out, 28, d.ttl);
                             out.extend_from_slice(&[0, 16]);
                             out.extend_from_slice(&a.octets());
                         }
                     }
                 }
+                (u16::try_from(vips.len()).ok()?, 0)
             }
-        }
+        },
+        (None, None) => return None,
+    };
+    // A slipped answer, or one that does not fit, goes out as header, question and OPT with TC:
+    // the client retries over TCP.
+    if verdict == Verdict::Slip || out.len() + opt_len > limit {
+        out.truncate(q.qend);
+        out[2] |= 0x02;
+        tally.truncated = true;
+    } else {
+        out[6..8].copy_from_slice(&an.to_be_bytes());
+        out[8..10].copy_from_slice(&ns.to_be_bytes());
     }
     if q.edns.is_some() {
         out.extend_from_slice(&[0, 0, 41]);
@@ -495,6 +477,49 @@ pub fn respond(
             out.extend_from_slice(&data[4..]);
         }
     }
-    g.observe_time(t0.elapsed().as_secs_f64());
+    tally.commit(&shared.metrics.global, &zones.stats, t0);
     Some(Outcome::Reply)
+}
+
+/// An answer record's owner (the question, `0xC00C`), TYPE, CLASS IN and TTL; RDLENGTH and
+/// RDATA follow.
+fn rr_header(out: &mut Vec<u8>, rtype: u16, ttl: u32) {
+    out.extend_from_slice(&[0xC0, 0x0C]);
+    out.extend_from_slice(&rtype.to_be_bytes());
+    out.extend_from_slice(&[0, 1]);
+    out.extend_from_slice(&ttl.to_be_bytes());
+}
+
+/// Fills in the RDLENGTH placeholder that precedes the RDATA started at `at`.
+fn set_rdlen(out: &mut [u8], at: usize) -> Option<()> {
+    let len = u16::try_from(out.len().checked_sub(at)?).ok()?;
+    let field = out.get_mut(at.checked_sub(2)?..at)?;
+    field.copy_from_slice(&len.to_be_bytes());
+    Some(())
+}
+
+/// The zone's negative SOA (RFC 2308 TTL) in the authority section, its names compressed
+/// against the question (`qname` in wire form) as the general path writes them.
+fn negative_soa(out: &mut Vec<u8>, zone: &crate::zone::Zone, qname: &[u8]) -> Option<()> {
+    let RData::SOA(soa) = &zone.negative_soa.data else {
+        return None;
+    };
+    let apex = Name::from(zone.lower_origin.clone());
+    name_against(out, &apex, qname)?;
+    out.extend_from_slice(&[0, 6, 0, 1]);
+    out.extend_from_slice(&zone.negative_soa.ttl.to_be_bytes());
+    out.extend_from_slice(&[0, 0]);
+    let at = out.len();
+    name_against(out, &soa.mname, qname)?;
+    name_against(out, &soa.rname, qname)?;
+    for v in [
+        soa.serial,
+        soa.refresh as u32,
+        soa.retry as u32,
+        soa.expire as u32,
+        soa.minimum,
+    ] {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    set_rdlen(out, at)
 }

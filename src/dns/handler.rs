@@ -1,7 +1,6 @@
 //! Request validation, EDNS/ECS echo, truncation; the glue between hickory and [`super::answer`].
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::{Edns, Metadata, OpCode, ResponseCode};
@@ -11,11 +10,14 @@ use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 use tracing::debug;
 
+use super::account::{self, Tally};
 use super::answer::{Client, Response, answer};
+use super::rrl::Verdict;
 use super::wire::{self, Ede};
 use crate::geo::ecs::{self, Ecs};
-use crate::health::{HealthSnapshot, Served};
+use crate::health::HealthSnapshot;
 use crate::metrics::Registry;
+use crate::served::Served;
 use crate::zone::ZoneSet;
 
 /// What every query reads: the zones and their health, published together by the health runner.
@@ -56,8 +58,10 @@ impl Shared {
         })
     }
 
-    /// Zones with every region up and no runner (benchmarks, tools).
-    pub fn standalone(zones: ZoneSet, udp_payload: u16) -> Arc<Self> {
+    /// A load's zones with every region up and no runner (benchmarks, tools, tests).
+    pub fn standalone(loaded: crate::config::Loaded, udp_payload: u16) -> Arc<Self> {
+        let metrics = Registry::new();
+        let zones = super::catalog(loaded.zones, loaded.maps, loaded.geo, &metrics);
         let health = Arc::new(HealthSnapshot::all_up(zones.region_count()));
         Self::new(
             Arc::new(ArcSwap::from_pointee(Served {
@@ -65,7 +69,7 @@ impl Shared {
                 health,
             })),
             udp_payload,
-            Registry::new(),
+            metrics,
         )
     }
 }
@@ -99,6 +103,8 @@ struct Plan {
     /// Answer with TSIG error BADKEY (RFC 8945 §5.2): the query was signed with a key we do not
     /// know (we know none).
     tsig_badkey: Option<Vec<u8>>,
+    /// The query got as far as its ECS option being judged (counted as with or without ECS).
+    ecs_judged: bool,
 }
 
 /// The parts of the query's OPT that the response depends on.
@@ -117,58 +123,61 @@ impl GslbHandler {
         let t0 = std::time::Instant::now();
         let g = &self.shared.metrics.global;
         let udp = request.protocol() == Protocol::Udp;
-        if udp {
-            g.udp.fetch_add(1, Relaxed);
-        } else {
-            g.tcp.fetch_add(1, Relaxed);
-        }
+        // One atomic load: zones, their counters and health that belong together.
+        let served = self.shared.served.load();
+        let stats = &served.zones.stats;
         let layout = wire::layout(request.as_slice());
         if let Some(t) = layout.as_ref().and_then(|l| l.tsig.as_ref())
             && !(t.last && t.in_additional)
         {
             // RFC 8945 §5.1: the TSIG record must be the last additional record; anything else
             // is a format error (answered with the header alone, as NSD does).
-            g.unzoned
-                .count(RecordType::Unknown(0), ResponseCode::FormErr);
-            out.extend_from_slice(&error_header(request.as_slice(), ResponseCode::FormErr));
+            let rc = ResponseCode::FormErr;
+            Tally::unzoned(udp, Verdict::Send, RecordType::Unknown(0), rc).commit(g, stats, t0);
+            out.extend_from_slice(&error_header(request.as_slice(), rc));
             return true;
         }
         let mut plan = self.plan(request, layout.as_ref());
-
-        // RRL: UDP only (a TCP client has proven its address), and never for a query that
-        // carries our server cookie (it has proven its address too, RFC 7873 §5.3).
-        let verdict = match (&self.shared.rrl, udp && !plan.cookie_valid) {
-            (Some(rrl), true) => rrl.check(request.src().ip(), t0),
-            _ => super::rrl::Verdict::Send,
-        };
-        match verdict {
-            super::rrl::Verdict::Drop => g.rrl_dropped.fetch_add(1, Relaxed),
-            super::rrl::Verdict::Slip => g.rrl_slipped.fetch_add(1, Relaxed),
-            super::rrl::Verdict::Send => 0,
-        };
-        if verdict == super::rrl::Verdict::Drop {
+        let verdict = account::rrl(&self.shared, request.src().ip(), udp, plan.cookie_valid, t0);
+        if verdict == Verdict::Drop {
+            let rc = plan.early.unwrap_or(ResponseCode::NoError);
+            Tally::unzoned(udp, verdict, RecordType::Unknown(0), rc).commit(g, stats, t0);
             return false;
         }
         // A limited client that sent a cookie is told BADCOOKIE with a fresh server cookie
         // instead of a truncated answer: it can retry at once with the cookie, which RRL lets
         // through (RFC 7873 §5.2.3, §5.4).
-        let badcookie = verdict == super::rrl::Verdict::Slip && plan.cookie.is_some();
+        let badcookie = verdict == Verdict::Slip && plan.cookie.is_some();
         if badcookie {
             plan.early = Some(ResponseCode::BADCOOKIE);
         }
-
         let resp = match plan.early {
-            Some(rc) => {
-                g.unzoned.count(RecordType::Unknown(0), rc);
-                Response::default()
-            }
-            None => self.lookup(request, &plan),
+            Some(rc) => Response {
+                rcode: rc,
+                ..Response::default()
+            },
+            None => self.lookup(request, &plan, &served),
         };
-        self.encode(request, &plan, &resp, verdict, badcookie, out);
-        let took = t0.elapsed();
-        g.observe_time(took.as_secs_f64());
+        let truncated = self.encode(request, &plan, &resp, verdict, badcookie, out);
+        let qtype = match (plan.early, request.queries.queries().first()) {
+            (None, Some(q)) => q.query_type(),
+            _ => RecordType::Unknown(0),
+        };
+        Tally {
+            udp,
+            verdict,
+            ecs: plan.ecs_judged.then_some(plan.ecs),
+            zone: resp.zone,
+            service: resp.service,
+            qtype,
+            rcode: resp.rcode,
+            scope: resp.scope,
+            chosen: &resp.chosen,
+            truncated,
+        }
+        .commit(g, stats, t0);
         if self.shared.query_log {
-            self.log_query(request, &resp, plan.ecs.as_ref(), took);
+            self.log_query(request, &resp, plan.ecs.as_ref(), t0.elapsed());
         }
         true
     }
@@ -246,12 +255,7 @@ impl GslbHandler {
                 }
             }
         }
-        let g = &self.shared.metrics.global;
-        if plan.ecs.is_some() {
-            g.with_ecs.fetch_add(1, Relaxed);
-        } else {
-            g.without_ecs.fetch_add(1, Relaxed);
-        }
+        plan.ecs_judged = true;
         match request.metadata.op_code {
             OpCode::Query => {}
             // RFC 1996: we are no secondary (NOTIFY); RFC 2136: we take no dynamic updates, the
@@ -264,19 +268,11 @@ impl GslbHandler {
     }
 
     /// The answer to a valid one-question QUERY.
-    fn lookup(&self, request: &Request, plan: &Plan) -> Response {
-        let g = &self.shared.metrics.global;
+    fn lookup(&self, request: &Request, plan: &Plan, served: &Served) -> Response {
         let Some(q) = request.queries.queries().first() else {
             return Response::default();
         };
         let qtype = q.query_type();
-        let refused = |ede| {
-            g.unzoned.count(qtype, ResponseCode::Refused);
-            Response {
-                ede: Some(ede),
-                ..Response::refused()
-            }
-        };
         // We hold IN data; QCLASS ANY (255) is answered from it, as NSD and Knot do. Other
         // classes (CHAOS, HESIOD, NONE) are refused: we are not authoritative for them. The
         // CHAOS names that ask a server who it is are refused as prohibited: like NSD with
@@ -291,17 +287,18 @@ impl GslbHandler {
                 ]
                 .iter()
                 .any(|n| q.name().to_string().eq_ignore_ascii_case(n));
-            return refused(if identity {
-                Ede::Prohibited
-            } else {
-                Ede::NotSupported
-            });
+            return Response {
+                ede: Some(if identity {
+                    Ede::Prohibited
+                } else {
+                    Ede::NotSupported
+                }),
+                ..Response::refused()
+            };
         }
-        // One atomic load: zones and health that belong together.
-        let served = self.shared.served.load();
         let qname = q.original().name();
         if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
-            return transfer(&served.zones, qname, qtype, request.protocol(), g);
+            return transfer(&served.zones, qname, qtype, request.protocol());
         }
         let client = Client {
             src: request.src().ip(),
@@ -316,20 +313,6 @@ impl GslbHandler {
             std::time::Instant::now(),
         );
         super::case::spell_as_asked(&mut resp, qname);
-        // Count where the answer came from: the zone's static names or one of its services.
-        let slot = resp
-            .zone
-            .and_then(|zi| served.zones.stats.zones.get(zi))
-            .map(|z| match resp.service {
-                Some(si) => z.services.get(si).map_or(&z.static_names, |s| &s.queries),
-                None => &z.static_names,
-            });
-        slot.unwrap_or(&g.unzoned).count(qtype, resp.rcode);
-        if let Some(e) = &plan.ecs
-            && e.source_prefix > 0
-        {
-            g.observe_scope(crate::geo::canonical(e.addr).is_ipv4(), resp.scope);
-        }
         resp
     }
 
@@ -340,11 +323,10 @@ impl GslbHandler {
         request: &Request,
         plan: &Plan,
         resp: &Response,
-        verdict: super::rrl::Verdict,
+        verdict: Verdict,
         badcookie: bool,
         out: &mut Vec<u8>,
-    ) {
-        let g = &self.shared.metrics.global;
+    ) -> bool {
         // RFC 6891 §6.1.1: a request with OPT gets an OPT back. We advertise the smaller of the
         // client's and our payload size (RFC 6891 §6.2.5 has us honour the requestor's).
         let udp_limit = match &plan.opt {
@@ -426,7 +408,7 @@ impl GslbHandler {
 
         // A slipped answer goes out truncated: a real client retries over TCP.
         let udp = request.protocol() == Protocol::Udp;
-        let slipped = !(verdict == super::rrl::Verdict::Send || badcookie);
+        let slipped = !(verdict == Verdict::Send || badcookie);
         let limit = if udp {
             usize::from(udp_limit)
         } else {
@@ -463,18 +445,16 @@ impl GslbHandler {
                 result = emit(out, &[], true, false);
             }
         }
-        if truncated {
-            g.truncated.fetch_add(1, Relaxed);
-        }
         if let Err(error) = result {
             debug!(%error, "cannot encode the response");
             out.clear();
             out.extend_from_slice(&error_header(request.as_slice(), ResponseCode::ServFail));
-            return;
+            return false;
         }
         if let Some(tsig) = &plan.tsig_badkey {
             append_additional(out, tsig);
         }
+        truncated
     }
 }
 
@@ -493,7 +473,6 @@ fn transfer(
     qname: &hickory_proto::rr::Name,
     qtype: RecordType,
     protocol: Protocol,
-    g: &crate::metrics::Global,
 ) -> Response {
     let apex = zones
         .zone_by_origin(&hickory_proto::rr::LowerName::new(qname))
@@ -503,7 +482,6 @@ fn transfer(
         _ if apex => (ResponseCode::Refused, Some(Ede::Prohibited)),
         _ => (ResponseCode::NotAuth, None),
     };
-    g.unzoned.count(qtype, rcode);
     Response {
         rcode,
         ede,

@@ -7,6 +7,7 @@
 //! asks [`answer::answer`] for the answer as data, and encodes it with the EDNS/ECS echo and UDP
 //! truncation. No steering logic lives here.
 
+pub mod account;
 pub mod answer;
 pub mod case;
 pub mod cookie;
@@ -19,3 +20,30 @@ pub mod wire;
 
 pub use answer::{Client, Response, answer};
 pub use handler::{GslbHandler, Shared};
+
+use std::sync::Arc;
+
+use crate::geo::{GeoDb, GeoMap};
+use crate::metrics::Registry;
+use crate::served::Catalog;
+use crate::zone::ZoneSet;
+
+/// The catalog queries answer from, built from one load: the model, its geo maps, the counter
+/// slots resolved in `metrics`, and the fast path's index of exact names.
+pub fn catalog(
+    zones: ZoneSet,
+    maps: Vec<Arc<GeoMap>>,
+    geo: Option<Arc<GeoDb>>,
+    metrics: &Registry,
+) -> Catalog {
+    let stats = metrics.slots(&zones);
+    let mut c = Catalog {
+        model: zones,
+        maps,
+        geo,
+        stats,
+        fast: Default::default(),
+    };
+    c.fast = fast::index(&c);
+    c
+}

@@ -44,43 +44,82 @@ pub fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
     2.0 * 6371.0 * h.sqrt().min(1.0).asin()
 }
 
-/// Operator geo rules, compiled: region lists are indices into the zone's regions.
-#[derive(Debug, Clone, Default)]
-pub struct GeoRules {
-    pub networks: Vec<(IpNet, Vec<usize>)>,
-    pub countries: HashMap<[u8; 2], Vec<usize>>,
-    pub continents: HashMap<[u8; 2], Vec<usize>>,
-    pub default: GeoDefault,
+pub use crate::zone::rules::{GeoDefault, GeoRules};
+
+/// Which rule of the precedence places a client. [`GeoMap::build`] places every network with
+/// these same functions, and `explain` asks them about one client, so the two cannot disagree.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Placement {
+    /// A `networks` rule (the longest prefix that lists one of the service's regions).
+    Network(IpNet),
+    /// A `countries` rule.
+    Country([u8; 2]),
+    /// A `continents` rule.
+    Continent([u8; 2]),
+    /// The database's coordinates: nearest first.
+    Coordinates,
+    /// The database does not place the client: `default`.
+    Default,
 }
 
-/// What to do with clients the database cannot place.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub enum GeoDefault {
-    /// Use the service's regions in the order they are listed.
-    #[default]
-    ListedOrder,
-    /// Treat such clients as if they were at this latitude/longitude.
-    Location(f64, f64),
-    /// Answer with this ordered region list.
-    Regions(Vec<usize>),
+/// Whether a rule's region list names one of the service's regions (else it does not apply).
+fn applies(list: &[usize], service_regions: &[usize]) -> bool {
+    list.iter().any(|r| service_regions.contains(r))
 }
 
-impl GeoRules {
-    /// `self` (a service's rules) laid over `zone` (the zone's rules): entries of the service win.
-    pub fn over(&self, zone: &GeoRules) -> GeoRules {
-        let mut out = zone.clone();
-        for (net, list) in &self.networks {
-            out.networks.retain(|(n, _)| n != net);
-            out.networks.push((*net, list.clone()));
-        }
-        out.countries
-            .extend(self.countries.iter().map(|(k, v)| (*k, v.clone())));
-        out.continents
-            .extend(self.continents.iter().map(|(k, v)| (*k, v.clone())));
-        if self.default != GeoDefault::ListedOrder {
-            out.default = self.default.clone();
-        }
-        out
+/// The `networks` rule for `addr`, if one applies: the longest prefix containing it.
+pub fn network_rule<'r>(
+    rules: &'r GeoRules,
+    service_regions: &[usize],
+    addr: IpAddr,
+) -> Option<&'r (IpNet, Vec<usize>)> {
+    rules
+        .networks
+        .iter()
+        .filter(|(n, l)| n.contains(&addr) && applies(l, service_regions))
+        .max_by_key(|(n, _)| n.prefix_len())
+}
+
+/// Where the rules after `networks` place a database record (or its absence): countries →
+/// continents → coordinates → default.
+pub fn place_record(
+    rules: &GeoRules,
+    service_regions: &[usize],
+    rec: Option<&GeoRecord>,
+) -> Placement {
+    let Some(rec) = rec else {
+        return Placement::Default;
+    };
+    if rules
+        .countries
+        .get(&rec.country)
+        .is_some_and(|l| applies(l, service_regions))
+    {
+        return Placement::Country(rec.country);
+    }
+    if rules
+        .continents
+        .get(&rec.continent)
+        .is_some_and(|l| applies(l, service_regions))
+    {
+        return Placement::Continent(rec.continent);
+    }
+    if rec.coords.is_some() {
+        return Placement::Coordinates;
+    }
+    Placement::Default
+}
+
+/// Where the whole precedence places a client at `addr` whose database record is `rec`.
+pub fn place(
+    rules: &GeoRules,
+    service_regions: &[usize],
+    addr: IpAddr,
+    rec: Option<&GeoRecord>,
+) -> Placement {
+    match network_rule(rules, service_regions, addr) {
+        Some((net, _)) => Placement::Network(*net),
+        None => place_record(rules, service_regions, rec),
     }
 }
 
@@ -132,6 +171,18 @@ impl GeoMap {
         (self.tables.v4.len(), self.tables.v6.len())
     }
 
+    /// A map that places nobody: every address gets an empty catchment, scope 0.
+    pub fn empty() -> GeoMap {
+        GeoMap {
+            catchments: Vec::new(),
+            tables: Tables {
+                v4: RangeTable::uniform(u32::MAX),
+                v6: RangeTable::uniform(u32::MAX),
+                aliases: Vec::new(),
+            },
+        }
+    }
+
     /// Builds the map of one service.
     ///
     /// Precedence, most specific first: `networks` (longest prefix wins, and wins over the
@@ -146,6 +197,7 @@ impl GeoMap {
         with_distances: bool,
     ) -> GeoMap {
         let mut interner = Interner::default();
+        let service_regions: Vec<usize> = sites.iter().map(|s| s.index).collect();
         let dists = |at: Option<(f64, f64)>| -> Vec<f32> {
             match (with_distances, at) {
                 (true, Some(p)) => sites
@@ -196,28 +248,22 @@ impl GeoMap {
                 let mut memo = Vec::with_capacity(db.records.len());
                 let mut by_place: rustc_hash::FxHashMap<(u64, u64), u32> = Default::default();
                 for rec in &db.records {
-                    let by_rule = rules
-                        .countries
-                        .get(&rec.country)
-                        .map(|l| allowed(l))
-                        .filter(|l| !l.is_empty())
-                        .or_else(|| {
-                            rules
-                                .continents
-                                .get(&rec.continent)
-                                .map(|l| allowed(l))
-                                .filter(|l| !l.is_empty())
-                        });
-                    let id = match (by_rule, rec.coords) {
-                        (Some(list), at) => interner.id(list, dists(at)),
+                    let rule_list = |list: Option<&Vec<usize>>| allowed(list.map_or(&[], |l| l));
+                    let id = match (place_record(rules, &service_regions, Some(rec)), rec.coords) {
+                        (Placement::Country(c), at) => {
+                            interner.id(rule_list(rules.countries.get(&c)), dists(at))
+                        }
+                        (Placement::Continent(c), at) => {
+                            interner.id(rule_list(rules.continents.get(&c)), dists(at))
+                        }
                         // Many records share a place (one per city and network owner):
                         // order each place once.
-                        (None, Some((lat, lon))) => *by_place
+                        (Placement::Coordinates, Some((lat, lon))) => *by_place
                             .entry((lat.to_bits(), lon.to_bits()))
                             .or_insert_with(|| {
                                 interner.id(proximity(lat, lon), dists(Some((lat, lon))))
                             }),
-                        (None, None) => default_id,
+                        _ => default_id,
                     };
                     memo.push(id);
                 }
@@ -240,13 +286,14 @@ impl GeoMap {
             catchments: Vec::new(),
             tables,
         };
-        let mut nets: Vec<&(IpNet, Vec<usize>)> = rules.networks.iter().collect();
+        let mut nets: Vec<&(IpNet, Vec<usize>)> = rules
+            .networks
+            .iter()
+            .filter(|(_, l)| applies(l, &service_regions))
+            .collect();
         nets.sort_by_key(|(n, _)| n.prefix_len());
         for (net, list) in nets {
             let l = allowed(list);
-            if l.is_empty() {
-                continue;
-            }
             let id = interner.id(l, Vec::new());
             match net {
                 IpNet::V4(n) => {

@@ -10,20 +10,10 @@ pub mod probe;
 pub mod runner;
 pub mod state;
 
-use std::sync::Arc;
-
 pub use probe::{FailReason, ProbeSpec, Sample};
 pub use runner::{HealthHandle, HealthStatus, RegionStatus, VipStatus};
 pub use state::Override;
 
 pub use crate::snapshot::{HealthSnapshot, RegionView};
 
-use crate::zone::ZoneSet;
-
-/// What queries are answered from: a zone set and the health of its regions, swapped together
-/// so region ids always match.
-#[derive(Debug)]
-pub struct Served {
-    pub zones: Arc<ZoneSet>,
-    pub health: Arc<HealthSnapshot>,
-}
+pub use crate::served::Served;

@@ -17,7 +17,8 @@ use tracing::{info, warn};
 use super::probe::{self, ProbeSpec, Sample};
 use super::state::{Override, TargetState};
 use super::{HealthSnapshot, RegionView, Served};
-use crate::zone::{Region, Zone, ZoneSet};
+use crate::served::Catalog;
+use crate::zone::{Region, Zone};
 
 /// A probe target, stable across reloads: zone origin, region name, VIP (for per-VIP probes).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -151,7 +152,7 @@ enum Cmd {
         reply: oneshot::Sender<Result<(), String>>,
     },
     Reload {
-        zones: Arc<ZoneSet>,
+        zones: Arc<Catalog>,
         reply: oneshot::Sender<()>,
     },
     /// Probe tasks currently running, for tests of reload.
@@ -200,7 +201,7 @@ impl HealthHandle {
 
     /// Swaps in a new zone set: keeps the state of targets that still exist, stops the probes of
     /// targets that are gone, starts the new ones, and publishes zones and health together.
-    pub async fn reload(&self, zones: Arc<ZoneSet>) {
+    pub async fn reload(&self, zones: Arc<Catalog>) {
         let (reply, rx) = oneshot::channel();
         if self.cmd.send(Cmd::Reload { zones, reply }).is_ok() {
             let _ = rx.await;
@@ -253,7 +254,7 @@ struct Target {
 struct Aggregator {
     cfg: RunnerConfig,
     start: Instant,
-    zones: Arc<ZoneSet>,
+    zones: Arc<Catalog>,
     targets: HashMap<TargetKey, Target>,
     overrides: HashMap<TargetKey, Override>,
     /// Operator-set loads by region, over probe readings.
@@ -289,7 +290,7 @@ fn targets_of(zone: &Zone, region: &Region) -> Vec<(TargetKey, Arc<ProbeSpec>)> 
 /// Starts the runner thread. Every region is probed at once; until its first result a region is
 /// in its configured initial state.
 pub fn start(
-    zones: Arc<ZoneSet>,
+    zones: Arc<Catalog>,
     cfg: RunnerConfig,
 ) -> std::io::Result<(HealthHandle, std::thread::JoinHandle<()>)> {
     let (tx, rx) = mpsc::unbounded_channel();
@@ -327,7 +328,7 @@ pub fn start(
 
 /// The health a server would start with, without probing anything: every target in its
 /// configured initial state, with the state file's overrides. For `explain` and `check`.
-pub fn initial(zones: Arc<ZoneSet>, cfg: RunnerConfig) -> (Arc<Served>, Arc<HealthStatus>) {
+pub fn initial(zones: Arc<Catalog>, cfg: RunnerConfig) -> (Arc<Served>, Arc<HealthStatus>) {
     let (tx, _rx) = mpsc::unbounded_channel();
     let served = Arc::new(ArcSwap::from_pointee(Served {
         zones: zones.clone(),
@@ -343,7 +344,7 @@ pub fn initial(zones: Arc<ZoneSet>, cfg: RunnerConfig) -> (Arc<Served>, Arc<Heal
 
 impl Aggregator {
     fn new(
-        zones: Arc<ZoneSet>,
+        zones: Arc<Catalog>,
         cfg: RunnerConfig,
         served: Arc<ArcSwap<Served>>,
         status: Arc<ArcSwap<HealthStatus>>,

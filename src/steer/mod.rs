@@ -15,8 +15,8 @@ use std::time::Instant;
 use rand::Rng;
 use smallvec::SmallVec;
 
-use crate::geo::Catchment;
-use crate::health::HealthSnapshot;
+use crate::geo::{Catchment, GeoMap};
+use crate::snapshot::HealthSnapshot;
 use crate::zone::{AllDown, Region, Service};
 
 pub use crate::zone::policy::{Family, ScoreWeights, Shed, Step};
@@ -92,13 +92,14 @@ impl<'a> Inputs<'a> {
     /// its network. Also returns the geo map's ECS scope for that address.
     pub fn for_client(
         svc: &'a Service,
+        map: &'a GeoMap,
         regions: &'a [Region],
         health: &'a HealthSnapshot,
         family: Family,
         addr: std::net::IpAddr,
         now: Instant,
     ) -> (Self, u8) {
-        let (catchment, geo_scope) = svc.geomap.locate(addr);
+        let (catchment, geo_scope) = map.locate(addr);
         let inputs = Inputs {
             svc,
             regions,
@@ -109,6 +110,77 @@ impl<'a> Inputs<'a> {
             now,
         };
         (inputs, geo_scope)
+    }
+}
+
+/// One client's steered answer: the decision and the ECS scope it holds for. What the query
+/// path answers and what `explain` shows both come from here.
+///
+/// `addr` is the address the client is located by; `ecs_addr` is the ECS address when the
+/// client sent one with a source prefix above 0 (the answer is scoped only then).
+#[allow(clippy::too_many_arguments)]
+pub fn steer<R: Rng + ?Sized, T: Trace>(
+    svc: &Service,
+    map: &GeoMap,
+    regions: &[Region],
+    health: &HealthSnapshot,
+    family: Family,
+    addr: std::net::IpAddr,
+    ecs_addr: Option<std::net::IpAddr>,
+    now: Instant,
+    rng: &mut R,
+    trace: &mut T,
+) -> (Decision, u8) {
+    let (inputs, geo_scope) = Inputs::for_client(svc, map, regions, health, family, addr, now);
+    let scope = ecs_addr.map_or(0, |a| scope_for(svc, a, geo_scope));
+    (decide(&inputs, rng, trace), scope)
+}
+
+/// The ECS scope of a steered answer: the geo scope when the answer depends on the client's
+/// location, raised to the hashed network length when it depends on the client's hash (sticky,
+/// shed), 0 when it depends on neither (priority, weighted without geo rules…).
+pub fn scope_for(svc: &Service, ecs_addr: std::net::IpAddr, geo_scope: u8) -> u8 {
+    let located_as_v4 = crate::geo::canonical(ecs_addr).is_ipv4();
+    let mut scope = if svc.uses_location() { geo_scope } else { 0 };
+    if svc.uses_client_hash() {
+        let hashed = if located_as_v4 {
+            svc.hash_prefix.0
+        } else {
+            svc.hash_prefix.1
+        };
+        scope = scope.max(hashed);
+    }
+    // An IPv4-mapped IPv6 address (family 2, ::ffff:a.b.c.d) is located as IPv4: its scope
+    // counts the 96 bits in front as well.
+    if ecs_addr.is_ipv6() && located_as_v4 && scope > 0 {
+        scope = scope.saturating_add(96).min(128);
+    }
+    scope
+}
+
+/// Calls `f` with each VIP of `family` that `decision` answers, in answer order: every VIP of
+/// each chosen region, or only those the snapshot marks up.
+pub fn for_each_vip(
+    regions: &[Region],
+    health: &HealthSnapshot,
+    family: Family,
+    decision: &Decision,
+    mut f: impl FnMut(std::net::IpAddr),
+) {
+    for &ri in &decision.regions {
+        let Some(region) = regions.get(ri) else {
+            continue;
+        };
+        let mask = if decision.healthy_vips_only {
+            health.region(region.id).vip_up
+        } else {
+            u64::MAX
+        };
+        for (i, ip) in region.vips.iter().enumerate() {
+            if family.matches(ip) && i < 64 && mask & (1 << i) != 0 {
+                f(*ip);
+            }
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::*;
-use crate::geo::{GeoMap, GeoRules};
+use crate::geo::GeoRules;
 use crate::health::RegionView;
 
 fn region(id: usize, weight: u32) -> Region {
@@ -54,7 +54,7 @@ fn service(n: usize, chain: &[Step], answers: usize, all_down: AllDown) -> Servi
         min_ttl: 5,
         answers,
         all_down,
-        geomap: std::sync::Arc::new(GeoMap::build(None, &[], &GeoRules::default(), false)),
+        map: 0,
         rules: GeoRules::default(),
     }
 }

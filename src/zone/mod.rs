@@ -1,6 +1,6 @@
 //! The COMPILED MODEL: zones, their static data, regions and services, immutable once built.
 //!
-//! Built by [`crate::config`] and swapped in whole; the query path only reads it. The static
+//! Built by `config` and swapped in whole; the query path only reads it. The static
 //! authoritative lookup lives here and returns outcomes as data ([`Found`]); it knows nothing of
 //! sockets, probes or EDNS.
 
@@ -13,8 +13,8 @@ use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
 pub mod policy;
 pub mod probe;
+pub mod rules;
 
-use crate::geo::GeoMap;
 pub use policy::{Family, ScoreWeights, Shed, Step};
 pub use probe::ProbeSpec;
 
@@ -25,12 +25,6 @@ pub struct ZoneSet {
     by_origin: HashMap<LowerName, usize>,
     /// Regions of all zones, flattened: a region's `id` indexes this and the health snapshot.
     region_count: usize,
-    /// The geolocation database the geo maps were compiled from (for `explain`).
-    pub geo: Option<Arc<crate::geo::GeoDb>>,
-    /// The counters this zone set's queries bump (see [`crate::metrics::Registry::attach`]).
-    pub stats: crate::metrics::ZoneStats,
-    /// The names the wire fast path answers (see [`crate::dns::fast`]).
-    pub fast: crate::dns::fast::FastIndex,
 }
 
 impl ZoneSet {
@@ -41,16 +35,11 @@ impl ZoneSet {
             .map(|(i, z)| (z.lower_origin.clone(), i))
             .collect();
         let region_count = zones.iter().map(|z| z.regions.len()).sum();
-        let mut set = Self {
+        Self {
             zones,
             by_origin,
             region_count,
-            geo: None,
-            stats: Default::default(),
-            fast: Default::default(),
-        };
-        set.fast = crate::dns::fast::FastIndex::build(&set);
-        set
+        }
     }
 
     /// The zone with the longest origin that contains `name` (the most specific one), if any.
@@ -333,7 +322,7 @@ pub struct Service {
     /// Indices into the zone's regions that this service may use (shared by the services
     /// that list the same regions).
     pub regions: Arc<[usize]>,
-    /// The policy as a chain of steps (see [`crate::steer`]).
+    /// The policy as a chain of steps (applied by `steer`).
     pub chain: Vec<Step>,
     pub score: ScoreWeights,
     pub shed: Option<Shed>,
@@ -348,11 +337,11 @@ pub struct Service {
     pub min_ttl: u32,
     pub answers: usize,
     pub all_down: AllDown,
-    /// Client network → catchment (ordered regions, distances) and ECS scope.
-    /// Shared by the services of a zone with the same regions and geo rules.
-    pub geomap: Arc<GeoMap>,
+    /// Index of the service's geo map (client network → catchment and ECS scope) among the
+    /// maps built at load; services of a zone with the same regions and geo rules share one.
+    pub map: usize,
     /// The geo rules the map was built from (for `explain`).
-    pub rules: crate::geo::GeoRules,
+    pub rules: rules::GeoRules,
 }
 
 /// The RData type an answer for `rtype` at a steered name carries, if it is an address type.
@@ -385,7 +374,7 @@ pub struct Expect {
     pub client: IpAddr,
     /// ECS source prefix given with the client (`/24`), if any.
     pub prefix: Option<u8>,
-    pub family: crate::steer::Family,
+    pub family: Family,
     /// Zone region indices assumed down.
     pub down: Vec<usize>,
     /// Zone region index → load assumed.

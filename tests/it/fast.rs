@@ -20,7 +20,7 @@ fn handler(fast: bool) -> (GslbHandler, std::sync::Arc<Shared>) {
         ServerConfig::for_zones(repo().join("zones"), vec!["127.0.0.1:0".parse().unwrap()]);
     cfg.geodata = Some(sample_mmdb());
     let loaded = load_with(cfg).expect("the example loads");
-    let mut shared = Shared::standalone(loaded.zones, 1232);
+    let mut shared = Shared::standalone(loaded, 1232);
     std::sync::Arc::get_mut(&mut shared).unwrap().fast_path = fast;
     (GslbHandler::new(shared.clone()), shared)
 }
@@ -272,4 +272,162 @@ fn queries_the_fast_path_must_not_judge_get_the_general_answer() {
             "{label}: the fast path took it"
         );
     }
+}
+
+/// A zone whose steered names end in every way a decision can: addresses, the all-down CNAME,
+/// NODATA (no VIP of the family), and more addresses than 512 bytes hold.
+const ENDINGS: &str = r#"origin = "f.test."
+ns = ["ns1"]
+[soa]
+serial = 1
+[[records]]
+name = "ns1"
+type = "A"
+data = "192.0.2.1"
+[regions.a]
+location = [50.0, 8.0]
+vips = ["192.0.2.10", "192.0.2.11", "192.0.2.12", "192.0.2.13", "192.0.2.14", "192.0.2.15", "192.0.2.16", "192.0.2.17", "192.0.2.18", "192.0.2.19", "192.0.2.20", "192.0.2.21", "192.0.2.22", "192.0.2.23", "192.0.2.24", "192.0.2.25", "192.0.2.26", "192.0.2.27", "192.0.2.28", "192.0.2.29", "192.0.2.30", "192.0.2.31", "192.0.2.32", "192.0.2.33", "192.0.2.34", "192.0.2.35", "192.0.2.36", "192.0.2.37", "192.0.2.38", "192.0.2.39", "192.0.2.40", "192.0.2.41"]
+[regions.b]
+location = [40.0, -75.0]
+vips = ["198.51.100.1"]
+[services.www]
+regions = ["b"]
+all_down = "fallback"
+fallback_cname = "sorry.example.net."
+[services.big]
+regions = ["a"]
+[services.v4only]
+regions = ["b"]
+all_down = "nodata"
+"#;
+
+fn handlers_for(zone: &str) -> [(GslbHandler, std::sync::Arc<Shared>); 2] {
+    [true, false].map(|fast| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f.toml"), zone).unwrap();
+        let cfg = ServerConfig::for_zones(dir.path(), vec!["127.0.0.1:0".parse().unwrap()]);
+        let loaded = load_with(cfg).expect("the zone loads");
+        let mut shared = Shared::standalone(loaded, 1232);
+        let s = std::sync::Arc::get_mut(&mut shared).unwrap();
+        s.fast_path = fast;
+        s.rrl = Some(gslbd::dns::rrl::Rrl::new(gslbd::dns::rrl::RrlConfig {
+            responses_per_second: 40,
+            slip: 2,
+            ipv4_prefix: 24,
+            ipv6_prefix: 56,
+            exempt: vec![],
+        }));
+        (GslbHandler::new(shared.clone()), shared)
+    })
+}
+
+/// Marks every region of the handler's zones down (or up again).
+fn all_down(shared: &Shared, down: bool) {
+    use gslbd::snapshot::{HealthSnapshot, RegionView};
+    let now = shared.served.load();
+    let views = (0..now.zones.region_count())
+        .map(|_| RegionView {
+            eligible: !down,
+            vip_up: if down { 0 } else { u64::MAX },
+            ..RegionView::UP
+        })
+        .collect();
+    shared
+        .served
+        .store(std::sync::Arc::new(gslbd::served::Served {
+            zones: now.zones.clone(),
+            health: std::sync::Arc::new(HealthSnapshot::from_views(views)),
+        }));
+}
+
+#[test]
+fn both_paths_end_every_decision_alike_and_count_alike() {
+    let [(fast, fshared), (general, gshared)] = handlers_for(ENDINGS);
+    let mut cases = vec![
+        // Addresses; more than 512 bytes of them without EDNS (TC), and within 1232 with it.
+        Q::new("www.f.test.", RecordType::A).ecs("81.2.3.0/24"),
+        {
+            let mut q = Q::new("big.f.test.", RecordType::A);
+            q.edns = None;
+            q
+        },
+        Q::new("big.f.test.", RecordType::A),
+        {
+            let mut q = Q::new("big.f.test.", RecordType::A);
+            q.edns = Some(512);
+            q
+        },
+        // No IPv6 VIP: NODATA with the SOA (spelled as asked).
+        Q::new("V4only.F.test.", RecordType::AAAA),
+        Q::new("www.f.test.", RecordType::AAAA).ecs("81.2.3.0/24"),
+    ];
+    // A burst beyond the RRL budget from one network: both paths drop and slip alike.
+    for _ in 0..60 {
+        cases.push(Q::new("big.f.test.", RecordType::A));
+    }
+    let mut failures = Vec::new();
+    let mut check = |label: &str, q: &Q| {
+        let bytes = q.bytes();
+        let (of, bf) = run(&fast, &bytes);
+        let (og, bg) = run(&general, &bytes);
+        if of != og || (of == Outcome::Reply && seen(&bf) != seen(&bg)) {
+            failures.push(format!(
+                "{label} {} {:?}: fast {of:?}\n{}\n general {og:?}\n{}",
+                q.name,
+                q.qtype,
+                if bf.is_empty() {
+                    String::new()
+                } else {
+                    seen(&bf)
+                },
+                if bg.is_empty() {
+                    String::new()
+                } else {
+                    seen(&bg)
+                },
+            ));
+        }
+    };
+    for q in &cases {
+        check("up", q);
+    }
+    // Everything down: the CNAME fallback and the NODATA mode, decided once on the fast path.
+    all_down(&fshared, true);
+    all_down(&gshared, true);
+    for q in [
+        Q::new("www.f.test.", RecordType::A).ecs("81.2.3.0/24"),
+        Q::new("WWW.F.TEST.", RecordType::A),
+        Q::new("v4only.f.test.", RecordType::A),
+    ] {
+        check("down", &q);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    // Every counter the query path bumps agrees (RRL verdicts, truncation, ECS, scopes,
+    // queries per zone and service, answers per region).
+    assert_eq!(fshared.metrics.counters(), gshared.metrics.counters());
+    let c = fshared.metrics.counters();
+    assert!(c["rrl_dropped"] > 0 && c["rrl_slipped"] > 0, "{c:?}");
+    assert!(c["truncated"] > 0, "{c:?}");
+    // And the fast path did take them.
+    let q = Q::new("www.f.test.", RecordType::A).bytes();
+    let mut scratch = Vec::new();
+    assert!(gslbd::dns::fast::respond(&fshared, &q, src(), Protocol::Udp, &mut scratch).is_some());
+}
+
+#[test]
+fn both_paths_count_the_example_alike() {
+    let ((fast, fshared), (general, gshared)) = (handler(true), handler(false));
+    for q in [
+        Q::new("www.gslb.example.", RecordType::A).ecs("81.2.3.0/24"),
+        Q::new("www.gslb.example.", RecordType::AAAA).ecs("2a02:8100:1::/48"),
+        Q::new("static.gslb.example.", RecordType::A),
+        Q::new("gslb.example.", RecordType::SOA),
+        Q::new("nope.gslb.example.", RecordType::A).ecs("81.2.3.0/24"),
+        Q::new("www.example.org.", RecordType::A),
+    ] {
+        let b = q.bytes();
+        run(&fast, &b);
+        run(&general, &b);
+    }
+    assert_eq!(fshared.metrics.counters(), gshared.metrics.counters());
 }

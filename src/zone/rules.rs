@@ -1,0 +1,47 @@
+//! Operator geo rules in the model (`[geo]` of a zone, `geo` of a service): networks,
+//! countries and continents mapped to ordered region lists, and what to do with clients the
+//! database cannot place. `geo` compiles them into each service's map.
+
+use std::collections::HashMap;
+
+use ipnet::IpNet;
+
+/// Operator geo rules, compiled: region lists are indices into the zone's regions.
+#[derive(Debug, Clone, Default)]
+pub struct GeoRules {
+    pub networks: Vec<(IpNet, Vec<usize>)>,
+    pub countries: HashMap<[u8; 2], Vec<usize>>,
+    pub continents: HashMap<[u8; 2], Vec<usize>>,
+    pub default: GeoDefault,
+}
+
+/// What to do with clients the database cannot place.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum GeoDefault {
+    /// Use the service's regions in the order they are listed.
+    #[default]
+    ListedOrder,
+    /// Treat such clients as if they were at this latitude/longitude.
+    Location(f64, f64),
+    /// Answer with this ordered region list.
+    Regions(Vec<usize>),
+}
+
+impl GeoRules {
+    /// `self` (a service's rules) laid over `zone` (the zone's rules): entries of the service win.
+    pub fn over(&self, zone: &GeoRules) -> GeoRules {
+        let mut out = zone.clone();
+        for (net, list) in &self.networks {
+            out.networks.retain(|(n, _)| n != net);
+            out.networks.push((*net, list.clone()));
+        }
+        out.countries
+            .extend(self.countries.iter().map(|(k, v)| (*k, v.clone())));
+        out.continents
+            .extend(self.continents.iter().map(|(k, v)| (*k, v.clone())));
+        if self.default != GeoDefault::ListedOrder {
+            out.default = self.default.clone();
+        }
+        out
+    }
+}
