@@ -1,6 +1,11 @@
 //! One steering decision (geo lookup + decide) for 4, 16 and 64 regions, per policy.
 //! Run: `cargo bench --bench decide`.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a benchmark decides at the current time"
+)]
+
 use std::hint::black_box;
 use std::time::Instant;
 

@@ -3,6 +3,8 @@
 //! and a steered name with ECS.
 //! Run: `cargo bench --bench respond`.
 
+#![allow(clippy::disallowed_methods, reason = "a benchmark reads the clock")]
+
 use std::hint::black_box;
 use std::net::SocketAddr;
 

@@ -2,6 +2,11 @@
 //! [`steer::for_each_vip`] as the query path, with a [`Trace`] that records each step, and asks
 //! the same placement rules as the geo maps ([`crate::geo::place`]) how the client was placed.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "`[[expect]]` cases are decided at the current time"
+)]
+
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::time::Instant;

@@ -1,21 +1,24 @@
 //! gslbd: a global server load balancing authoritative DNS server.
 //!
-//! Map of the crate (dependencies point inward, towards `steer`, `geo` and `zone`):
+//! One line per module, lowest layer first (a module imports only those above it in this
+//! list; `tests/it/layers.rs` checks the README's table of the same layers):
 //!
-//! - [`config`]: INPUT. serde types for the server config and the zone files (unknown keys
-//!   rejected), and the compile step that turns them into the immutable model, reporting every
-//!   mistake as `file: line N: reason`.
-//! - [`zone`]: the COMPILED MODEL. `ZoneSet`, `Zone`, `Region`, `Service`; the static
-//!   authoritative lookup (answer, NXDOMAIN, NODATA, CNAME, referral, wildcard).
-//! - [`geo`]: where a client is. ECS parsing and validation, the MaxMind DB reader (the only geo
-//!   I/O, at load time), the per-service network map that gives an ordered region list and the
-//!   ECS scope in one lookup, the CSV → MMDB builder.
-//! - [`steer`]: PURE decisions: `decide(service, health, location) -> Decision`.
-//! - [`health`]: the health snapshot the query path reads lock-free.
-//! - [`dns`]: request bytes → response bytes: the wire fast path for common queries, else parse,
-//!   validate, answer, EDNS/ECS echo, truncation; the UDP and TCP loops.
-//! - [`server`]: wires sockets, runtimes and the handler together; `run` is what `main` and the
-//!   tests call.
+//! - [`memory`]: hands freed heap back to the OS after a (re)load.
+//! - [`rt`]: threads with their own single-threaded tokio runtime.
+//! - [`diag`]: mistakes as `file: line N: reason`.
+//! - [`snapshot`]: the health snapshot the query path reads (plain data).
+//! - [`zone`]: the compiled model: zones, regions, services, policies, probe specs, static lookup.
+//! - [`geo`]: ECS, the MaxMind reader, per-service geo maps, the placement precedence.
+//! - [`steer`]: pure steering: locate, decide, ECS scope, VIP selection.
+//! - [`metrics`]: counters resolved at load, read without locks on the query path.
+//! - [`config`]: input: the server config, zone and master files, compiled to the model.
+//! - [`served`]: what queries answer from: the catalog of a load and its health.
+//! - [`health`]: probes, rise/fall and overrides, the runner that publishes `Served`.
+//! - [`explain`]: the decision table, from the same steering calls as the query path.
+//! - [`dns`]: request bytes to response bytes: fast path, general path, accounting, UDP/TCP.
+//! - [`control`]: reloads, validated whole and reported.
+//! - [`admin`]: the HTTP API, `/metrics`, the status page, SIGHUP and the zones watcher.
+//! - [`server`]: binds sockets, starts every thread, `launch` and shutdown.
 
 pub mod admin;
 pub mod config;

@@ -1,5 +1,10 @@
 //! The `gslbd` command: a thin shell over the library. `anyhow` lives here only.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the command line stamps `explain` with the current time"
+)]
+
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -8,6 +8,7 @@
 /// Hands freed heap memory back to the kernel (glibc only; a no-op elsewhere).
 pub fn give_back() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code, reason = "malloc_trim is a C call")]
     // SAFETY: malloc_trim only releases free memory held by the allocator; it takes no
     // pointers and is safe to call at any time from any thread.
     unsafe {

@@ -5,6 +5,8 @@
 //! to indices, parses record data and checks every reference, producing the immutable
 //! model (`zone::ZoneSet`) and each service's geo map. This module reads files and nothing else.
 
+#![allow(clippy::disallowed_methods, reason = "loading is timed")]
+
 mod compile;
 pub mod master;
 pub mod probe;
@@ -14,7 +16,8 @@ pub mod zonefile;
 pub use crate::diag::{Diagnostic, Diagnostics, line_of};
 pub use compile::{Compiled, compile_zone_dir, compile_zone_file_text};
 pub use server::{
-    HealthDefaults, LogFormat, ServerConfig, load_server_config, parse_server_config,
+    HealthDefaults, LogFormat, RrlConfig, ServerConfig, TcpLimits, load_server_config,
+    parse_secret, parse_server_config,
 };
 
 use std::path::Path;

@@ -227,9 +227,9 @@ pub struct ServerConfig {
     pub admin_listen: Option<SocketAddr>,
     pub admin_token: Option<String>,
     pub watch: bool,
-    pub tcp_limits: crate::dns::tcp::TcpLimits,
+    pub tcp_limits: TcpLimits,
     /// Response rate limiting, when enabled.
-    pub rrl: Option<crate::dns::rrl::RrlConfig>,
+    pub rrl: Option<RrlConfig>,
     /// NSID payload (RFC 5001), when configured.
     pub nsid: Option<Vec<u8>>,
     /// Server cookie secrets when cookies are on (empty: a random one), `None` when off.
@@ -277,7 +277,7 @@ impl ServerConfig {
             admin_listen: None,
             admin_token: None,
             watch: false,
-            tcp_limits: crate::dns::tcp::TcpLimits::default(),
+            tcp_limits: TcpLimits::default(),
             rrl: None,
             nsid: None,
             cookie_secrets: Some(Vec::new()),
@@ -456,7 +456,7 @@ pub fn parse_server_config(file: &Path, text: &str) -> Result<ServerConfig, Diag
                     "rrl.responses_per_second must be at least 1",
                 ));
             }
-            Some(crate::dns::rrl::RrlConfig {
+            Some(RrlConfig {
                 responses_per_second: rate,
                 slip: r.slip.unwrap_or(2),
                 ipv4_prefix: p4,
@@ -490,7 +490,7 @@ pub fn parse_server_config(file: &Path, text: &str) -> Result<ServerConfig, Diag
     };
     let mut secrets = Vec::new();
     for s in &input.dns.cookie_secrets {
-        match crate::dns::cookie::parse_secret(s) {
+        match parse_secret(s) {
             Some(k) => secrets.push(k),
             None => {
                 return Err(Diagnostics::one(
@@ -524,7 +524,7 @@ pub fn parse_server_config(file: &Path, text: &str) -> Result<ServerConfig, Diag
         admin_listen,
         admin_token,
         watch: input.admin.watch.unwrap_or(true),
-        tcp_limits: crate::dns::tcp::TcpLimits {
+        tcp_limits: TcpLimits {
             max_connections: input.dns.tcp_max_connections,
             max_per_source: input.dns.tcp_max_per_source,
             max_queries: input.dns.tcp_max_queries,
@@ -542,4 +542,49 @@ pub fn hostname() -> String {
         .and_then(|h| h.into_string().ok())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// Limits on TCP clients (`[dns]` tcp_max_*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpLimits {
+    pub max_connections: u32,
+    pub max_per_source: u32,
+    pub max_queries: u32,
+}
+
+impl Default for TcpLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            max_per_source: 16,
+            max_queries: 1000,
+        }
+    }
+}
+
+/// RRL settings (`[rrl]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RrlConfig {
+    /// Responses per second per client network before limiting.
+    pub responses_per_second: u32,
+    /// Every `slip`-th limited response goes out truncated (TC) so real clients retry over TCP;
+    /// the others are dropped. 0: drop them all; 1: truncate them all.
+    pub slip: u32,
+    pub ipv4_prefix: u8,
+    pub ipv6_prefix: u8,
+    /// Networks never limited (monitoring, known resolvers).
+    pub exempt: Vec<ipnet::IpNet>,
+}
+
+/// Parses a secret written as 32 hex digits.
+pub fn parse_secret(s: &str) -> Option<[u8; 16]> {
+    let s = s.trim();
+    if s.len() != 32 || !s.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
 }

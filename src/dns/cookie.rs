@@ -126,18 +126,7 @@ fn hash(secret: &[u8; 16], cc: &[u8; 8], head: &[u8; 8], client: IpAddr) -> [u8;
     h.finish().to_le_bytes()
 }
 
-/// Parses a secret written as 32 hex digits.
-pub fn parse_secret(s: &str) -> Option<[u8; 16]> {
-    let s = s.trim();
-    if s.len() != 32 || !s.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
+pub use crate::config::parse_secret;
 
 #[cfg(test)]
 mod tests {

@@ -11,21 +11,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
-use ipnet::IpNet;
-
-/// RRL settings (`[rrl]`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RrlConfig {
-    /// Responses per second per client network before limiting.
-    pub responses_per_second: u32,
-    /// Every `slip`-th limited response goes out truncated (TC) so real clients retry over TCP;
-    /// the others are dropped. 0: drop them all; 1: truncate them all.
-    pub slip: u32,
-    pub ipv4_prefix: u8,
-    pub ipv6_prefix: u8,
-    /// Networks never limited (monitoring, known resolvers).
-    pub exempt: Vec<IpNet>,
-}
+pub use crate::config::RrlConfig;
 
 /// What to do with one response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -54,23 +54,7 @@ struct Admitted {
     close: Arc<Notify>,
 }
 
-/// Limits on TCP clients (`[dns]` tcp_max_*).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TcpLimits {
-    pub max_connections: u32,
-    pub max_per_source: u32,
-    pub max_queries: u32,
-}
-
-impl Default for TcpLimits {
-    fn default() -> Self {
-        Self {
-            max_connections: 1024,
-            max_per_source: 16,
-            max_queries: 1000,
-        }
-    }
-}
+pub use crate::config::TcpLimits;
 
 impl TcpStats {
     /// Takes a place for a new connection from `ip`. When a limit is reached, the connection

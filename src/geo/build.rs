@@ -13,7 +13,7 @@ use ipnet::IpNet;
 use mmdb_writer::Writer;
 use serde::Serialize;
 
-use crate::config::{Diagnostic, Diagnostics};
+use crate::diag::{Diagnostic, Diagnostics};
 
 #[derive(Serialize)]
 struct Names {

@@ -245,6 +245,10 @@ impl GeoDb {
         // SAFETY: the mapping is read-only. gslbd never writes the file; operators must replace it
         // by writing a new file and renaming it over the old one (documented in the README), which
         // leaves this mapping on the old inode.
+        #[allow(
+            unsafe_code,
+            reason = "memory-mapping a file is unsafe in Rust's terms"
+        )]
         let map = unsafe { Mmap::map(&file) }.map_err(|e| open_err(MaxMindDbError::Io(e)))?;
         let map = Shared(Arc::new(map));
         let reader = Reader::from_source(map.clone()).map_err(open_err)?;
@@ -387,6 +391,7 @@ impl GeoDb {
     pub fn release_pages(&self) {
         // SAFETY: the mapping is private and read-only: MADV_DONTNEED only drops page-table
         // entries, and the next access reads the same file contents again.
+        #[allow(unsafe_code, reason = "madvise on our own mapping is a C call")]
         let _ = unsafe {
             self.map
                 .0

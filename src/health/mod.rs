@@ -6,6 +6,11 @@
 //! ([`Served`]) through `arc-swap`. A query loads that pair once, lock-free. Probes are dumb
 //! ([`probe`]); thresholds and override rules are pure ([`state`]).
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the runner and the probes time what they do"
+)]
+
 pub mod probe;
 pub mod runner;
 pub mod state;

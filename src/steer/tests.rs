@@ -1,5 +1,9 @@
 //! Unit and property tests of the steering engine. Every random input comes from a seeded RNG,
 //! so a failure reproduces exactly.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests pick an arbitrary instant to decide at"
+)]
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -9,7 +13,7 @@ use rand::{Rng, SeedableRng};
 
 use super::*;
 use crate::geo::GeoRules;
-use crate::health::RegionView;
+use crate::snapshot::RegionView;
 
 fn region(id: usize, weight: u32) -> Region {
     Region {

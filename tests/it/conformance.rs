@@ -264,6 +264,7 @@ zone:
         let pgid = self.child.id() as libc::pid_t;
         // SAFETY: kill(2) takes plain integers; a negative pid addresses only the process group
         // this test created for the child (`process_group(0)` above).
+        #[allow(unsafe_code, reason = "kill(2) is a C call")]
         unsafe {
             libc::kill(-pgid, sig);
         }

@@ -8,6 +8,7 @@
 //! - `check`: `gslbd check` / zone compile errors with file and line, and the binary itself.
 //! - `fuzz_corpus`: every saved fuzz input and crasher replayed through the real entry points.
 //! - `fast`: the wire fast path gives the general path's answers, for the shapes it takes.
+//! - `layers`: the README's layering table checked against the imports of `src/`.
 //! - `hostile`: hostile packets over UDP and TCP: malformed, lying, slow; never a panic or stall.
 //! - `geo`: client location, ECS scope, proximity steering over the sample database.
 //! - `fakes`: fake region health endpoints (HTTP and HTTPS with a self-signed certificate).
@@ -18,6 +19,11 @@
 //! - `protocol`: protocol details answered like NSD and Knot: DO, EDE, TSIG, opcodes, 0x20 case,
 //!   NSID, cookies.
 //! - `policy`: every steering policy through DNS, `_explain` TXT, `[[expect]]` in `check`.
+
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests measure and wait in real time"
+)]
 
 mod abuse;
 mod admin;
@@ -31,6 +37,7 @@ mod geo;
 mod harness;
 mod health;
 mod hostile;
+mod layers;
 mod page;
 mod policy;
 mod protocol;
