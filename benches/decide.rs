@@ -5,6 +5,7 @@
     clippy::disallowed_methods,
     reason = "a benchmark decides at the current time"
 )]
+#![allow(missing_docs, reason = "criterion's macros generate the entry points")]
 
 use std::hint::black_box;
 use std::time::Instant;

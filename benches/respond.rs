@@ -4,6 +4,7 @@
 //! Run: `cargo bench --bench respond`.
 
 #![allow(clippy::disallowed_methods, reason = "a benchmark reads the clock")]
+#![allow(missing_docs, reason = "criterion's macros generate the entry points")]
 
 use std::hint::black_box;
 use std::net::SocketAddr;

@@ -24,6 +24,8 @@ use crate::zone::ZoneSet;
 pub struct ReloadReport {
     /// `sighup`, `api`, `watch`.
     pub trigger: String,
+    /// Whether the new config and zones were validated and put in force; on `false` nothing
+    /// changed.
     pub ok: bool,
     /// Seconds since the Unix epoch.
     pub at: u64,
@@ -31,25 +33,39 @@ pub struct ReloadReport {
     pub errors: Vec<String>,
     /// Settings that changed in the file but need a restart.
     pub warnings: Vec<String>,
+    /// Zone origins present after the reload that were not before.
     pub zones_added: Vec<String>,
+    /// Zone origins present before the reload that are gone.
     pub zones_removed: Vec<String>,
+    /// Regions new in this reload, as `origin/region`.
     pub regions_added: Vec<String>,
+    /// Regions gone in this reload, as `origin/region`.
     pub regions_removed: Vec<String>,
+    /// Service names (fully qualified) new in this reload.
     pub services_added: Vec<String>,
+    /// Service names (fully qualified) gone in this reload.
     pub services_removed: Vec<String>,
 }
 
 /// Answers per (zone, service, region) counted at one moment.
 type AnswerSample = (Instant, HashMap<(String, String, String), u64>);
 
+/// The control plane one server shares between the admin API, SIGHUP and the zones watcher: it
+/// holds the config in force, serialises reloads and keeps the last reload's report.
 pub struct Control {
+    /// The health runner's handle; a reload hands it the new catalog.
     pub health: HealthHandle,
+    /// The server's counters (`/metrics`, reload counts, answers per region).
     pub metrics: Arc<Registry>,
+    /// The TCP side's counters, for `/metrics` and the status page.
     pub tcp: Arc<TcpStats>,
+    /// The server config file re-read on each reload; `None`: reloads reuse the config in force.
     pub config_file: Option<PathBuf>,
     config: Mutex<ServerConfig>,
+    /// The report of the last reload, successful or not; `None` until the first one.
     pub last_reload: ArcSwap<Option<ReloadReport>>,
     reload_lock: tokio::sync::Mutex<()>,
+    /// When this control plane was made (the status page's uptime).
     pub started: Instant,
     answers: Mutex<VecDeque<AnswerSample>>,
 }
@@ -75,6 +91,7 @@ fn diff(old: &[String], new: &[String]) -> (Vec<String>, Vec<String>) {
 }
 
 impl Control {
+    /// A control plane with `config` in force and no reload yet; `started` is now.
     pub fn new(
         config: ServerConfig,
         config_file: Option<PathBuf>,

@@ -6,13 +6,16 @@ use std::path::{Path, PathBuf};
 /// One mistake in one input file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// The input file the mistake is in, shown first when displayed.
     pub file: PathBuf,
     /// 1-based line, when the mistake can be pinned to one.
     pub line: Option<usize>,
+    /// What is wrong, without the `file: line N:` prefix that `Display` adds.
     pub message: String,
 }
 
 impl Diagnostic {
+    /// A diagnostic for `file`, at `line` (1-based) when known.
     pub fn new(file: &Path, line: Option<usize>, message: impl Into<String>) -> Self {
         Self {
             file: file.to_path_buf(),
@@ -42,18 +45,23 @@ impl fmt::Display for Diagnostic {
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
 impl Diagnostics {
+    /// Adds one mistake.
     pub fn push(&mut self, d: Diagnostic) {
         self.0.push(d);
     }
+    /// True when no mistake was found.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+    /// The number of mistakes.
     pub fn len(&self) -> usize {
         self.0.len()
     }
+    /// The mistakes in the order they were found.
     pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
         self.0.iter()
     }
+    /// A list holding the single mistake `file: line: message`.
     pub fn one(file: &Path, line: Option<usize>, message: impl Into<String>) -> Self {
         Self(vec![Diagnostic::new(file, line, message)])
     }
@@ -88,6 +96,7 @@ pub struct Lines {
 }
 
 impl Lines {
+    /// Finds the start of every line of `text` once, for [`line`](Self::line) lookups.
     pub fn new(text: &str) -> Self {
         let starts = std::iter::once(0)
             .chain(

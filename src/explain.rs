@@ -26,29 +26,49 @@ use crate::zone::{Region, Service, Zone};
 pub struct Located {
     /// `ecs` or `source`: which address was used.
     pub address_from: &'static str,
+    /// The address that was located: the ECS network's address (truncated to the prefix) or the
+    /// source, IPv4-mapped addresses as IPv4.
     pub address: IpAddr,
     /// The ECS source prefix, when the client was given as a network.
     pub prefix: Option<u8>,
     /// `network rule 10.0.0.0/8`, `country rule DE`, `continent rule EU`, `database`,
     /// `default location`, `default regions`, `listed order`.
     pub how: String,
+    /// The database network holding the address; `None` when the database has no record for it (or
+    /// there is no database).
     pub network: Option<String>,
+    /// Latitude in degrees: the database's, or the service's default location; `None` when neither
+    /// applies.
     pub latitude: Option<f64>,
+    /// Longitude in degrees, as `latitude`.
     pub longitude: Option<f64>,
+    /// The database's country code (`DE`); `None` when absent.
     pub country: Option<String>,
+    /// The database's continent code (`EU`); `None` when absent.
     pub continent: Option<String>,
 }
 
 /// One region's line of the table.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
+    /// The region's name.
     pub region: String,
+    /// `up`, `partial` (some VIP down), `down` or `drained`, from the health snapshot.
     pub health: &'static str,
+    /// Great-circle distance from the client's location, whole kilometres; `None` when the client
+    /// has no location.
     pub distance_km: Option<f64>,
+    /// The region's RTT moving average, milliseconds to one decimal; `None` without a
+    /// successful probe.
     pub rtt_ms: Option<f64>,
+    /// The region's load in the snapshot (an operator's, or a fresh probe reading); `None` when
+    /// there is none.
     pub load: Option<f64>,
+    /// The region's configured cost.
     pub cost: f64,
+    /// The region's configured weight.
     pub weight: u32,
+    /// The region's total score, to three decimals; `None` when the score step did not score it.
     pub score: Option<f64>,
     /// `chosen #1`, `down`, `drained`, `not selected`, `shed (30%) to eu-west`…
     pub result: String,
@@ -57,15 +77,27 @@ pub struct Row {
 /// The whole explanation.
 #[derive(Debug, Clone, Serialize)]
 pub struct Explanation {
+    /// The service's fully qualified name.
     pub name: String,
+    /// The zone's origin.
     pub zone: String,
+    /// The service's label as the zone file names it.
     pub service: String,
+    /// `A` or `AAAA`.
     pub qtype: String,
+    /// The service's steering steps by name, in order (`geo`, `priority`, …).
     pub chain: Vec<&'static str>,
+    /// Where the client was placed, and how.
     pub located: Located,
+    /// One line per region: those the chain kept, in its order, then the rest that the service
+    /// or its geo catchment names.
     pub rows: Vec<Row>,
+    /// The answer's data as text: the VIPs, or `CNAME target` when all down answers a CNAME; empty
+    /// for NODATA.
     pub answer: Vec<String>,
+    /// The TTL the answer would carry, in seconds.
     pub ttl: u32,
+    /// `normal`, `degraded` or `alldown`.
     pub outcome: String,
     /// The ECS scope this answer would carry for the given client network.
     pub scope: u8,

@@ -21,6 +21,7 @@ pub const RCODES: [&str; 8] = [
     "NOERROR", "NXDOMAIN", "REFUSED", "FORMERR", "NOTIMP", "SERVFAIL", "BADVERS", "other",
 ];
 
+/// The index of `t`'s label in [`QTYPES`] (IXFR counts as AXFR; unlisted types as `other`).
 pub fn qtype_index(t: RecordType) -> usize {
     match t {
         RecordType::A => 0,
@@ -40,6 +41,7 @@ pub fn qtype_index(t: RecordType) -> usize {
     }
 }
 
+/// The index of `r`'s label in [`RCODES`] (unlisted codes as `other`).
 pub fn rcode_index(r: ResponseCode) -> usize {
     match r {
         ResponseCode::NoError => 0,
@@ -60,6 +62,7 @@ pub struct QuerySlot {
 }
 
 impl QuerySlot {
+    /// Counts one query of type `qtype` answered with `rcode`.
     #[inline]
     pub fn count(&self, qtype: RecordType, rcode: ResponseCode) {
         self.counts[qtype_index(qtype)][rcode_index(rcode)].fetch_add(1, Relaxed);
@@ -69,7 +72,9 @@ impl QuerySlot {
 /// Counters of one service: its queries and the answers per region.
 #[derive(Debug)]
 pub struct ServiceSlot {
+    /// The service's queries by type and rcode, shared with the registry so counts survive reloads.
     pub queries: Arc<QuerySlot>,
+    /// Steered answers naming each region of the zone, also kept by the registry.
     pub answers: Arc<AnswerCounts>,
 }
 
@@ -95,12 +100,14 @@ impl AnswerCounts {
 pub struct ZoneSlot {
     /// Queries for static names of the zone.
     pub static_names: Arc<QuerySlot>,
+    /// One slot per service, in the order of the zone's `services`.
     pub services: Vec<ServiceSlot>,
 }
 
 /// The counters a zone set's queries bump, resolved at load.
 #[derive(Debug, Default)]
 pub struct ZoneStats {
+    /// One slot per zone, in the order of `ZoneSet::zones`.
     pub zones: Vec<ZoneSlot>,
 }
 
@@ -115,22 +122,31 @@ pub const TIME_BUCKETS: [f64; 12] = [
 pub struct Global {
     /// Queries with no zone (REFUSED names, FORMERR, NOTIMP…).
     pub unzoned: Arc<QuerySlot>,
+    /// Queries whose ECS option was valid (counted once their EDNS was judged).
     pub with_ecs: AtomicU64,
+    /// Queries judged to carry no ECS option (with or without EDNS).
     pub without_ecs: AtomicU64,
     /// Answered ECS scope lengths: IPv4 0–32, IPv6 0–128.
     pub scope_v4: [AtomicU64; 33],
+    /// Answered ECS scope lengths for IPv6 ECS addresses, indexed by the scope (0–128).
     pub scope_v6: [AtomicU64; 129],
+    /// Responses sent with TC set, RRL slips included.
     pub truncated: AtomicU64,
+    /// Queries that came over UDP, RRL-dropped ones included.
     pub udp: AtomicU64,
+    /// Queries that came over TCP.
     pub tcp: AtomicU64,
     time_buckets: [AtomicU64; TIME_BUCKETS.len()],
     time_count: AtomicU64,
     /// Sum of answer times in nanoseconds.
     time_sum_ns: AtomicU64,
+    /// Reloads that validated and took effect.
     pub reloads_ok: AtomicU64,
+    /// Reloads rejected (nothing changed).
     pub reloads_failed: AtomicU64,
     /// UDP responses RRL dropped / sent truncated.
     pub rrl_dropped: AtomicU64,
+    /// UDP responses RRL sent truncated (slipped) instead of dropping them.
     pub rrl_slipped: AtomicU64,
 }
 
@@ -157,6 +173,8 @@ impl Default for Global {
 }
 
 impl Global {
+    /// Adds one answer time, in seconds, to the histogram: the first bucket of [`TIME_BUCKETS`] it
+    /// fits in (none when longer than the last), the count and the sum.
     #[inline]
     pub fn observe_time(&self, seconds: f64) {
         for (i, b) in TIME_BUCKETS.iter().enumerate() {
@@ -169,6 +187,8 @@ impl Global {
         self.time_sum_ns.fetch_add((seconds * 1e9) as u64, Relaxed);
     }
 
+    /// Counts one answered ECS scope of the given family; a scope beyond the family's width is
+    /// ignored.
     #[inline]
     pub fn observe_scope(&self, v4: bool, scope: u8) {
         let slot = if v4 {
@@ -188,12 +208,14 @@ pub type QueryKey = (String, String, &'static str, &'static str);
 /// Counters by name, so that a reload hands the same counters to the new zone set.
 #[derive(Debug, Default)]
 pub struct Registry {
+    /// The counters that do not depend on the zone set.
     pub global: Global,
     queries: Mutex<HashMap<(String, String), Arc<QuerySlot>>>,
     answers: Mutex<HashMap<(String, String), Arc<AnswerCounts>>>,
 }
 
 impl Registry {
+    /// An empty registry, shared by the DNS workers, the control plane and the admin server.
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }

@@ -18,6 +18,7 @@ use crate::zone::{Service, ZoneSet};
 /// One load's model and what queries need beside it. Derefs to the model.
 #[derive(Debug, Default)]
 pub struct Catalog {
+    /// The compiled zones of this load; `Catalog` derefs to it.
     pub model: ZoneSet,
     /// Geo maps; a service's `map` indexes this (services with the same regions and rules share
     /// one).
@@ -51,20 +52,25 @@ impl Catalog {
 /// region ids always match.
 #[derive(Debug)]
 pub struct Served {
+    /// The catalog of the current load.
     pub zones: Arc<Catalog>,
+    /// The health of the catalog's regions, indexed by `Region::id` of that same catalog.
     pub health: Arc<HealthSnapshot>,
 }
 
 /// Exact names the fast path answers, by lower-case wire-format name.
 #[derive(Debug, Default)]
 pub struct FastIndex {
+    /// Each answerable name, keyed by its lower-case uncompressed wire form.
     pub names: FxHashMap<Box<[u8]>, FastName>,
 }
 
 /// One name of the fast index: its zone and what it is.
 #[derive(Debug)]
 pub struct FastName {
+    /// Index of the name's zone in `ZoneSet::zones` (the most specific zone holding it).
     pub zone: usize,
+    /// Whether the name is steered or answered from prebuilt records.
     pub what: FastWhat,
 }
 
@@ -80,7 +86,10 @@ pub enum FastWhat {
 /// The encoded answer section for one (name, type), owners pointing at the question.
 #[derive(Debug)]
 pub struct Prebuilt {
+    /// The RR type these records answer (numeric, as in the question).
     pub rtype: u16,
+    /// The number of records in `bytes`, written as ANCOUNT.
     pub count: u16,
+    /// The answer records in wire form, each owner a pointer to the question (`0xC00C`).
     pub bytes: Box<[u8]>,
 }

@@ -29,7 +29,9 @@ use crate::metrics::Registry;
 pub struct Running {
     /// The bound addresses (with real ports when the config asked for port 0), UDP and TCP alike.
     pub dns_addrs: Vec<SocketAddr>,
+    /// The state every worker answers from (the served catalog, settings, counters).
     pub shared: Arc<Shared>,
+    /// The TCP side's counters and open connections, shared by every worker.
     pub tcp: Arc<TcpStats>,
     stop: watch::Sender<bool>,
     workers: Vec<JoinHandle<()>>,
@@ -186,7 +188,9 @@ const TCP_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A whole gslbd: the health runner, the DNS workers and the admin server over one configuration.
 pub struct Gslbd {
+    /// The DNS workers.
     pub dns: Running,
+    /// The control plane: config, health handle, counters, reloads.
     pub control: Arc<Control>,
     /// The admin server's address, when one is configured.
     pub admin_addr: Option<SocketAddr>,
@@ -196,10 +200,12 @@ pub struct Gslbd {
 }
 
 impl Gslbd {
+    /// The addresses DNS is answered on, with the real ports when the config asked for port 0.
     pub fn dns_addrs(&self) -> &[SocketAddr] {
         &self.dns.dns_addrs
     }
 
+    /// The health runner's handle: status, overrides, the served catalog.
     pub fn health(&self) -> &HealthHandle {
         &self.control.health
     }

@@ -49,6 +49,7 @@ impl HealthSnapshot {
         }
     }
 
+    /// A snapshot from one view per region, indexed by `Region::id`.
     pub fn from_views(regions: Vec<RegionView>) -> Self {
         Self { regions }
     }
@@ -62,11 +63,13 @@ impl HealthSnapshot {
             .unwrap_or(RegionView::UP)
     }
 
+    /// Whether new answers may point at the region (unknown regions count as eligible).
     #[inline]
     pub fn is_eligible(&self, region_id: usize) -> bool {
         self.region(region_id).eligible
     }
 
+    /// Whether an operator drained the region (unknown regions are not drained).
     #[inline]
     pub fn is_drained(&self, region_id: usize) -> bool {
         self.region(region_id).drained

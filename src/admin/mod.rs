@@ -66,6 +66,9 @@ fn refuse(state: &AppState, headers: &HeaderMap) -> Option<Response> {
     (!ok).then(|| error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token"))
 }
 
+/// The admin API's routes over `control`: the status page and its assets, `/metrics`,
+/// `/v1/status`, `/v1/explain`, and the changes (reload, overrides, load), which need the bearer
+/// token. Request bodies are capped at [`BODY_LIMIT`].
 pub fn router(control: Arc<Control>) -> Router {
     let mut prom = prometheus_client::registry::Registry::default();
     prom.register_collector(Box::new(scrape::Scrape {

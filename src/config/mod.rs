@@ -28,8 +28,12 @@ use crate::zone::ZoneSet;
 /// Everything a server runs on, loaded and validated together.
 #[derive(Debug)]
 pub struct Loaded {
+    /// The server config, as read and validated.
     pub config: ServerConfig,
+    /// The geolocation database named by `geodata`, with its record index already dropped (the maps
+    /// are built); `None` when the config names no geodata.
     pub geo: Option<std::sync::Arc<GeoDb>>,
+    /// The compiled zones of `zones_dir`.
     pub zones: ZoneSet,
     /// The services' geo maps (a service's `map` indexes this).
     pub maps: Vec<std::sync::Arc<crate::geo::GeoMap>>,
@@ -37,9 +41,12 @@ pub struct Loaded {
     pub took: LoadTimes,
 }
 
+/// Wall-clock time spent on each phase of a load (`main` logs them at startup).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LoadTimes {
+    /// Opening and reading the geodata file (zero when there is none).
     pub geodata: std::time::Duration,
+    /// Compiling every zone file and building the geo maps, after the geodata was read.
     pub zones: std::time::Duration,
 }
 

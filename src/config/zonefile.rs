@@ -43,10 +43,12 @@ pub struct ZoneFileInput {
     pub expect: Vec<Spanned<ExpectInput>>,
 }
 
+/// The zone's TTL when the file gives none: 3600 seconds.
 pub fn default_ttl() -> u32 {
     3600
 }
 
+/// `soa = { … }`: the SOA's fields; required unless `master_file` carries an SOA.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SoaInput {
@@ -57,11 +59,15 @@ pub struct SoaInput {
     /// Default `hostmaster`.
     #[serde(default)]
     pub rname: Option<String>,
+    /// SERIAL. Required.
     pub serial: u32,
+    /// REFRESH, seconds. Default 3600.
     #[serde(default = "default_refresh")]
     pub refresh: i32,
+    /// RETRY, seconds. Default 600.
     #[serde(default = "default_retry")]
     pub retry: i32,
+    /// EXPIRE, seconds. Default 1 209 600 (14 days).
     #[serde(default = "default_expire")]
     pub expire: i32,
     /// Negative-caching TTL (RFC 2308). Default 60.
@@ -89,11 +95,14 @@ fn default_minimum() -> u32 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum OneOrMany {
+    /// `data = "…"`: one record.
     One(String),
+    /// `data = ["…", "…"]`: one record per string.
     Many(Vec<String>),
 }
 
 impl OneOrMany {
+    /// The data strings, one per record.
     pub fn items(&self) -> Vec<&str> {
         match self {
             OneOrMany::One(s) => vec![s.as_str()],
@@ -102,6 +111,7 @@ impl OneOrMany {
     }
 }
 
+/// One entry of `records`: a static record, or several of one owner and type when `data` is a list.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordInput {
@@ -117,6 +127,7 @@ pub struct RecordInput {
     pub ttl: Option<u32>,
 }
 
+/// `[regions.<name>]`: one data center.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegionInput {
@@ -180,12 +191,17 @@ pub struct ProbeInput {
     /// Verify the TLS certificate (chain and name). Default true.
     #[serde(default)]
     pub verify_tls: Option<bool>,
+    /// Seconds between probes, 0.1–3600. Default 10.
     #[serde(default)]
     pub interval: Option<f64>,
+    /// Seconds one probe may take, 0.05 up to `interval`. Default 3 (or the interval, when
+    /// shorter).
     #[serde(default)]
     pub timeout: Option<f64>,
+    /// Consecutive successes that bring a down target up, 1–100. Default 2.
     #[serde(default)]
     pub rise: Option<u32>,
+    /// Consecutive failures that take an up target down, 1–100. Default 3.
     #[serde(default)]
     pub fall: Option<u32>,
     /// State before the first result: `up` (default) or `down`.
@@ -205,25 +221,35 @@ pub struct ProbeInput {
     pub max_body: Option<usize>,
 }
 
+/// A probe's `type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProbeKindInput {
+    /// GET `url` over HTTP.
     Http,
+    /// GET `url` over HTTPS.
     Https,
+    /// Connect to `address` over TCP.
     Tcp,
 }
 
+/// `initial`: a target's state before its first probe result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InitialInput {
+    /// Answered until probes say otherwise (the default).
     Up,
+    /// Not answered until `rise` consecutive successes.
     Down,
 }
 
+/// One entry of `expect_status`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum StatusInput {
+    /// One status code, 100–599.
     Code(u16),
+    /// An inclusive range such as `"200-299"`.
     Range(String),
 }
 
@@ -263,6 +289,7 @@ fn default_weight() -> u32 {
     100
 }
 
+/// `policy`: a standard chain by name (an explicit `chain` overrides it).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PolicyInput {
@@ -285,12 +312,16 @@ pub enum PolicyInput {
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScoreInput {
+    /// Weight of the distance from the client, ≥ 0. Default 0.
     #[serde(default)]
     pub distance: Option<f64>,
+    /// Weight of the RTT moving average, ≥ 0. Default 0.5.
     #[serde(default)]
     pub latency: Option<f64>,
+    /// Weight of the load reading, ≥ 0. Default 0.3.
     #[serde(default)]
     pub load: Option<f64>,
+    /// Weight of the region's cost, ≥ 0. Default 0.2.
     #[serde(default)]
     pub cost: Option<f64>,
 }
@@ -299,7 +330,9 @@ pub struct ScoreInput {
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShedInput {
+    /// Load (a fraction of capacity) up to which a region keeps all its clients; 0 ≤ low < high.
     pub low: f64,
+    /// Load at which a region sheds every client that can go elsewhere.
     pub high: f64,
     /// How many following candidates may receive a shed client. Default 3.
     #[serde(default)]
@@ -327,12 +360,14 @@ pub struct ExpectInput {
     pub regions: Vec<String>,
 }
 
+/// `[services.<name>]`: one steered name.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceInput {
     /// Regions this service may answer with. Default: every region of the zone.
     #[serde(default)]
     pub regions: Option<Vec<String>>,
+    /// The standard chain, unless `chain` is given. Default `proximity`.
     #[serde(default)]
     pub policy: PolicyInput,
     /// TTL of steered answers, seconds. Default 30.
@@ -373,6 +408,7 @@ pub struct ServiceInput {
     pub explain_txt: bool,
 }
 
+/// `all_down`: what a service answers when none of its regions is eligible.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AllDownInput {
@@ -413,6 +449,8 @@ pub struct GeoRulesInput {
     pub default: Option<GeoDefaultInput>,
 }
 
+/// `default` of the geo rules: give `location` or `regions`, not both; with neither, clients the
+/// database cannot place get the service's listed order.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GeoDefaultInput {

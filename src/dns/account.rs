@@ -28,15 +28,21 @@ pub fn rrl(shared: &Shared, src: IpAddr, udp: bool, cookie_valid: bool, now: Ins
 /// What one query was and what it got, for the counters.
 #[derive(Debug, Clone, Copy)]
 pub struct Tally<'a> {
+    /// Came over UDP (else TCP).
     pub udp: bool,
+    /// What RRL said of the response; a dropped one counts only its transport and the drop.
     pub verdict: Verdict,
     /// `None` when the query was refused before its EDNS options were judged (not counted as
     /// with or without ECS); `Some(ecs)` once they were.
     pub ecs: Option<Option<Ecs>>,
     /// The zone and service that answered (`None`: names outside our zones, errors).
     pub zone: Option<usize>,
+    /// The service that answered, an index into the zone's services; `None` for a static name
+    /// (counted under the zone's static names) and for a query with no zone.
     pub service: Option<usize>,
+    /// The question's type.
     pub qtype: RecordType,
+    /// The response code sent.
     pub rcode: ResponseCode,
     /// The ECS scope answered.
     pub scope: u8,

@@ -20,7 +20,9 @@ const MAX_CHAIN: usize = 8;
 /// Who asked: the transport source and the validated ECS option, if any.
 #[derive(Debug, Clone, Copy)]
 pub struct Client {
+    /// The transport source address of the query.
     pub src: IpAddr,
+    /// The query's ECS option, validated; `None` when it had none.
     pub ecs: Option<Ecs>,
 }
 
@@ -40,10 +42,17 @@ impl Client {
 /// The answer before encoding.
 #[derive(Debug, Clone, Default)]
 pub struct Response {
+    /// The response code.
     pub rcode: ResponseCode,
+    /// The AA bit: false when refused (a name outside our zones) and for a referral that no CNAME
+    /// of ours led to.
     pub authoritative: bool,
+    /// The answer section: DNAMEs and CNAMEs followed inside the zone, then the records asked for.
     pub answers: Vec<Record>,
+    /// The authority section: the zone's negative SOA (NXDOMAIN, NODATA) or a delegation's NS
+    /// records.
     pub authorities: Vec<Record>,
+    /// The additional section: glue, the zone's addresses for NS, MX, SRV, SVCB and HTTPS targets.
     pub additionals: Vec<Record>,
     /// ECS SCOPE PREFIX-LENGTH: 0 unless the answer depended on the client's address.
     pub scope: u8,
@@ -58,6 +67,7 @@ pub struct Response {
 }
 
 impl Response {
+    /// REFUSED, not authoritative, every section empty.
     pub fn refused() -> Self {
         Self {
             rcode: ResponseCode::Refused,

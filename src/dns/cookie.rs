@@ -25,6 +25,7 @@ const MAX_AHEAD: u32 = 300;
 /// What a query's COOKIE option carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CookieIn {
+    /// The client cookie: the option's first 8 bytes, echoed in the response.
     pub client: [u8; 8],
     /// A server cookie came with it, and it is ours and fresh.
     pub server_valid: bool,

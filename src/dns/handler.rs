@@ -23,9 +23,12 @@ use crate::zone::ZoneSet;
 /// What every query reads: the zones and their health, published together by the health runner.
 #[derive(Debug)]
 pub struct Shared {
+    /// The served catalog and its health, swapped whole by the health runner; a query loads it
+    /// once.
     pub served: Arc<ArcSwap<Served>>,
     /// Our largest UDP response to EDNS clients.
     pub udp_payload: u16,
+    /// The counters queries bump.
     pub metrics: Arc<Registry>,
     /// Log one line per query at INFO (target `gslbd::query`).
     pub query_log: bool,
@@ -41,6 +44,8 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Shared state with the fast path on and query log, RRL, NSID and cookies off;
+    /// [`crate::server`] sets those from the config before the workers start.
     pub fn new(
         served: Arc<ArcSwap<Served>>,
         udp_payload: u16,
@@ -81,6 +86,7 @@ pub struct GslbHandler {
 }
 
 impl GslbHandler {
+    /// A handler answering from `shared`; each worker holds a clone.
     pub fn new(shared: Arc<Shared>) -> Self {
         Self { shared }
     }

@@ -16,19 +16,26 @@ pub use crate::config::RrlConfig;
 /// What to do with one response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
+    /// Send the response as it is.
     Send,
     /// Send a truncated answer (TC, no records).
     Slip,
+    /// Send nothing.
     Drop,
 }
 
 const SLOTS: usize = 1 << 16;
 
+/// The rate limiter: one budget of `responses_per_second` per client network, shared by every
+/// worker. Built only when the config has an `[rrl]` section.
 pub struct Rrl {
     cfg: RrlConfig,
     /// High 32 bits: second; low 32 bits: responses in that second.
     slots: Box<[AtomicU64]>,
+    /// Responses this limiter dropped since it was built (the `/metrics` counter is
+    /// `Global::rrl_dropped`, bumped by the accounting).
     pub dropped: AtomicU64,
+    /// Responses this limiter sent truncated (slipped) since it was built.
     pub slipped: AtomicU64,
 }
 
@@ -44,6 +51,7 @@ fn epoch() -> Instant {
 }
 
 impl Rrl {
+    /// A limiter with every slot empty; also fixes the epoch its seconds count from.
     pub fn new(cfg: RrlConfig) -> Self {
         epoch();
         Self {

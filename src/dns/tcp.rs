@@ -22,7 +22,9 @@ use super::handler::{Outcome, respond_into};
 /// Counters and open connections of the TCP side, shared by every worker.
 #[derive(Debug, Default)]
 pub struct TcpStats {
+    /// Connections accepted since the start, refused ones included.
     pub accepted: AtomicU64,
+    /// Connections open now (a gauge, set on each admit and close).
     pub open: AtomicU64,
     /// Connections closed at once because a limit was reached and none could make room.
     pub refused: AtomicU64,

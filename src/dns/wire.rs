@@ -22,8 +22,12 @@ pub struct Layout {
 /// RDATA (the options).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OptAt {
+    /// The record's CLASS: the requestor's UDP payload size.
     pub class: u16,
+    /// The record's TTL bytes: extended RCODE, EDNS version, then the flags (DO is the top bit
+    /// of the third byte).
     pub ttl: [u8; 4],
+    /// Where the RDATA (the options) sits in the message, as a byte range.
     pub rdata: Range<usize>,
 }
 
@@ -112,6 +116,7 @@ pub fn layout(msg: &[u8]) -> Option<Layout> {
 pub struct OptIn<'m> {
     /// The requestor's UDP payload size.
     pub payload: u16,
+    /// The EDNS version; anything but 0 is answered BADVERS (RFC 6891 §6.1.3).
     pub version: u8,
     /// The DO bit (RFC 3225), which the response's OPT must copy.
     pub dnssec_ok: bool,
@@ -128,10 +133,13 @@ pub struct OptIn<'m> {
 /// An OPT record whose options break the framing rules: FORMERR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum OptError {
+    /// An option's length runs past the end of the OPT RDATA.
     #[error("an EDNS option runs past the end of the OPT record")]
     Overrun,
+    /// More than one ECS option.
     #[error("more than one Client Subnet option")]
     DuplicateEcs,
+    /// More than one COOKIE option.
     #[error("more than one COOKIE option")]
     DuplicateCookie,
 }

@@ -36,9 +36,11 @@ pub struct GeoRecord {
 }
 
 impl GeoRecord {
+    /// The country code as text; `None` when the record has none.
     pub fn country_str(&self) -> Option<&str> {
         code_str(&self.country)
     }
+    /// The continent code as text; `None` when the record has none.
     pub fn continent_str(&self) -> Option<&str> {
         code_str(&self.continent)
     }
@@ -52,6 +54,8 @@ fn code_str(c: &[u8; 2]) -> Option<&str> {
     }
 }
 
+/// A two-letter code as stored in [`GeoRecord`]: upper-cased, or `[0, 0]` (absent) when `s` is not
+/// exactly two ASCII letters.
 pub fn code(s: &str) -> [u8; 2] {
     let b = s.as_bytes();
     if b.len() == 2 && b.iter().all(u8::is_ascii_alphabetic) {
@@ -61,16 +65,24 @@ pub fn code(s: &str) -> [u8; 2] {
     }
 }
 
+/// Why a geolocation database cannot be used; each names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum GeoDbError {
+    /// The file could not be opened or mapped, or the reader rejected its metadata.
     #[error("{path}: cannot open MaxMind DB: {source}")]
     Open {
+        /// The database file.
         path: PathBuf,
+        /// What the MaxMind reader (or the file system) reported.
         source: MaxMindDbError,
     },
+    /// The search tree or a record is invalid: found while walking the tree on open, or by a later
+    /// lookup or table walk (also: tables asked for after [`GeoDb::drop_index`]).
     #[error("{path}: cannot read MaxMind DB: {source}")]
     Read {
+        /// The database file.
         path: PathBuf,
+        /// What the MaxMind reader reported.
         source: MaxMindDbError,
     },
 }
@@ -194,6 +206,7 @@ enum Leaf {
 
 /// A loaded geolocation database.
 pub struct GeoDb {
+    /// The file the database was opened from.
     pub path: PathBuf,
     /// The database type from its metadata (`GeoLite2-City`, …).
     pub database_type: String,
@@ -223,9 +236,11 @@ impl std::fmt::Debug for GeoDb {
 /// One lookup straight from the database (for `geodata lookup` and `explain`, not the query path).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DbLookup {
+    /// The matched network's record; `None` when the network has no data.
     pub record: Option<GeoRecord>,
     /// The matched network's prefix length.
     pub prefix: u8,
+    /// The matched network in CIDR notation, as the reader reports it.
     pub network: String,
 }
 
@@ -590,11 +605,13 @@ impl GeoDb {
 /// A service's view of the database, from [`GeoDb::tables`].
 #[derive(Debug, Clone)]
 pub struct Tables {
+    /// IPv4: the value of every address, as mapped by the service's function.
     pub v4: RangeTable<u32>,
     /// IPv6; a value `ALIAS_BASE + k` marks a block that a MaxMind reader resolves through the
     /// IPv4 subtree (`::/96`, `::ffff:0:0/96`, 6to4, Teredo): the block's prefix length is
     /// `aliases[k]` and the 32 bits after it are the IPv4 address to look up.
     pub v6: RangeTable<u128>,
+    /// The prefix length of each IPv4 alias block of `v6`, indexed by `value - ALIAS_BASE`.
     pub aliases: Vec<u8>,
 }
 

@@ -9,22 +9,35 @@ use hickory_proto::rr::rdata::opt::ClientSubnet;
 pub struct Ecs {
     /// The address with every bit past `source_prefix` zero.
     pub addr: IpAddr,
+    /// SOURCE PREFIX-LENGTH: how many leading bits of `addr` the client sent (0 asks for no
+    /// tailoring).
     pub source_prefix: u8,
 }
 
 /// Why an ECS option is malformed; each is a FORMERR (RFC 7871 §6, §7.1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum EcsError {
+    /// FAMILY is neither 1 (IPv4) nor 2 (IPv6).
     #[error("unknown address family {0}")]
     Family(u16),
+    /// SOURCE PREFIX-LENGTH is over 32 (IPv4) or 128 (IPv6).
     #[error("source prefix {0} is longer than the family allows")]
     SourceTooLong(u8),
+    /// ADDRESS is not exactly the bytes the source prefix needs (`ceil(prefix / 8)`).
     #[error("address has {got} bytes, source prefix needs {want}")]
-    AddressLength { got: usize, want: usize },
+    AddressLength {
+        /// The ADDRESS bytes the option carried.
+        got: usize,
+        /// The ADDRESS bytes the source prefix needs.
+        want: usize,
+    },
+    /// ADDRESS has a bit set past the source prefix.
     #[error("address has bits set past the source prefix")]
     BitsPastPrefix,
+    /// SCOPE PREFIX-LENGTH is not 0, which a query must send.
     #[error("scope prefix {0} is not zero in a query")]
     ScopeInQuery(u8),
+    /// The option has fewer than the 4 bytes of FAMILY and the two prefix lengths.
     #[error("option is shorter than its fixed fields")]
     Short,
 }
@@ -91,8 +104,10 @@ pub fn response_subnet(ecs: &Ecs, scope: u8) -> ClientSubnet {
 /// What is wrong with a query's OPT record as sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum OptError {
+    /// An option's length runs past the end of the OPT RDATA.
     #[error("an EDNS option runs past the end of the OPT record")]
     Overrun,
+    /// More than one ECS option.
     #[error("more than one Client Subnet option")]
     DuplicateEcs,
 }

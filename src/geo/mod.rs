@@ -126,8 +126,11 @@ pub fn place(
 /// A region for ordering: its index in the zone, its coordinates and its bias.
 #[derive(Debug, Clone, Copy)]
 pub struct Site {
+    /// The region's index in its zone's `regions`.
     pub index: usize,
+    /// Latitude in degrees, north positive.
     pub lat: f64,
+    /// Longitude in degrees, east positive.
     pub lon: f64,
     /// −99…99: positive grows the region's catchment, negative shrinks it. Distances to the
     /// region count as `d × (1 − bias/100)` (Route 53 geoproximity's bias).

@@ -8,14 +8,19 @@
 
 /// An address as an unsigned integer of `BITS` bits (u32 for IPv4, u128 for IPv6).
 pub trait Addr: Copy + Ord + std::fmt::Debug + Send + Sync + 'static {
+    /// The width of an address in bits (32 or 128).
     const BITS: u8;
+    /// The lowest address, 0.
     const ZERO: Self;
+    /// The highest address, all bits set.
     const MAX: Self;
     /// The first address of the `/prefix` block containing `self`.
     fn block_start(self, prefix: u8) -> Self;
     /// The last address of the `/prefix` block containing `self`.
     fn block_end(self, prefix: u8) -> Self;
+    /// The next address; `None` past the highest.
     fn checked_inc(self) -> Option<Self>;
+    /// The previous address (zero stays zero).
     fn dec(self) -> Self;
 }
 
@@ -194,10 +199,13 @@ impl<K: Addr> RangeTable<K> {
         })
     }
 
+    /// The number of ranges, after merging equal neighbours.
     pub fn len(&self) -> usize {
         self.starts.len()
     }
 
+    /// True when the table has no range at all, which only a table still being filled can be (a
+    /// built one covers every address).
     pub fn is_empty(&self) -> bool {
         self.starts.is_empty()
     }

@@ -10,16 +10,25 @@ pub use crate::zone::probe::{Check, HttpCheck, ProbeSpec};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailReason {
+    /// No answer within the probe's timeout (or the OS timed the connection out).
     Timeout,
+    /// The connection was refused.
     Refused,
+    /// Any other failure to connect: unreachable, reset, no HTTP client.
     Connect,
+    /// The TLS handshake failed (certificate, protocol).
     Tls,
+    /// The HTTP status is not one of the expected ones.
     Status,
+    /// The body lacks the expected text or does not match the expected pattern.
     Body,
+    /// Any other HTTP-level failure (a malformed response, a broken body).
     Protocol,
 }
 
 impl FailReason {
+    /// Every reason, in declaration order, so that `ALL[r as usize] == r` (failure counters are
+    /// indexed that way).
     pub const ALL: [FailReason; 7] = [
         FailReason::Timeout,
         FailReason::Refused,
@@ -30,6 +39,7 @@ impl FailReason {
         FailReason::Protocol,
     ];
 
+    /// The reason's name as in metric labels and the status JSON.
     pub fn as_str(self) -> &'static str {
         match self {
             FailReason::Timeout => "timeout",
@@ -46,8 +56,22 @@ impl FailReason {
 /// One probe's result.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Sample {
-    Ok { rtt: Duration, load: Option<f64> },
-    Fail { reason: FailReason, detail: String },
+    /// The target answered as expected.
+    Ok {
+        /// From the start of the probe to the TCP connection, or to the HTTP response headers
+        /// (and the body, when it is checked).
+        rtt: Duration,
+        /// The load the target reported (the JSON path, else the header), when configured,
+        /// present, finite and not negative.
+        load: Option<f64>,
+    },
+    /// The probe failed.
+    Fail {
+        /// The failure's class (the metric label).
+        reason: FailReason,
+        /// What happened, for operators: the error chain, the status, the body mismatch.
+        detail: String,
+    },
 }
 
 /// A reusable client for `spec`'s target (connection reuse across probes).

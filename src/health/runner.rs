@@ -23,8 +23,11 @@ use crate::zone::{Region, Zone};
 /// A probe target, stable across reloads: zone origin, region name, VIP (for per-VIP probes).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TargetKey {
+    /// The zone's origin, lower case, without the trailing dot.
     pub zone: String,
+    /// The region's name as written in the zone file.
     pub region: String,
+    /// The VIP a per-VIP probe checks; `None` for the region as a whole.
     pub vip: Option<IpAddr>,
 }
 
@@ -64,9 +67,13 @@ fn zone_key(z: &Zone) -> String {
 /// A health transition, for logs and status.
 #[derive(Debug, Clone, Serialize)]
 pub struct Transition {
+    /// The target, as `zone/region[/vip]`.
     pub target: String,
+    /// The state before: `up`/`down` for a probe flip, the override's name for an operator change.
     pub from: &'static str,
+    /// The state after, spelled as `from`.
     pub to: &'static str,
+    /// Why: the rise/fall streak (with the last failure) or `operator override`.
     pub reason: String,
     /// Seconds since the runner started.
     pub at: f64,
@@ -75,6 +82,7 @@ pub struct Transition {
 /// Everything the runner knows, for `/v1/status`, tests and explain.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct HealthStatus {
+    /// Every region of every zone, in zone then region order.
     pub regions: Vec<RegionStatus>,
     /// The most recent transitions (at most 200), oldest first.
     pub transitions: Vec<Transition>,
@@ -83,49 +91,76 @@ pub struct HealthStatus {
     pub transition_counts: Vec<(String, &'static str, u64)>,
 }
 
+/// One region's health as `/v1/status` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct RegionStatus {
+    /// The zone's origin, lower case, without the trailing dot.
     pub zone: String,
+    /// The region's name.
     pub name: String,
+    /// The region's `Region::id` (its index in the health snapshot).
     pub id: usize,
+    /// Latitude in degrees, from the zone file.
     pub lat: f64,
+    /// Longitude in degrees, from the zone file.
     pub lon: f64,
     /// Probes (and VIP overrides) say up.
     pub up: bool,
     /// New answers may point here.
     pub eligible: bool,
+    /// The operator's override of the region (`auto` when none).
     #[serde(rename = "override")]
     pub override_: Override,
+    /// The mean of its probes' RTT averages, milliseconds; `None` before any success.
     pub rtt_ms: Option<f64>,
+    /// The load in force: the operator's, else the highest fresh probe reading; `None` when
+    /// neither.
     pub load: Option<f64>,
+    /// Age of that load reading in seconds (0 for an operator's load).
     pub load_age_s: Option<f64>,
+    /// Each VIP, in the zone file's order.
     pub vips: Vec<VipStatus>,
     /// The region-level probe, when the region is probed as a whole.
     pub probe: Option<ProbeStatus>,
 }
 
+/// One VIP's health as `/v1/status` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct VipStatus {
+    /// The VIP's address.
     pub addr: IpAddr,
+    /// May be answered: its probe (or the region's, when the VIP has none) says up after its
+    /// override, and it is not drained.
     pub up: bool,
+    /// The operator's override of this VIP (`auto` when none).
     #[serde(rename = "override")]
     pub override_: Override,
+    /// The VIP's own probe; `None` when only the region is probed (or nothing).
     pub probe: Option<ProbeStatus>,
 }
 
+/// One probe target's counters and state, as `/v1/status` shows them.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProbeStatus {
+    /// The probed state after rise/fall, before overrides.
     pub up: bool,
+    /// Whether any result has arrived yet (before that, `up` is the configured initial state).
     pub probed: bool,
+    /// RTT moving average of successful probes, milliseconds; `None` before the first success.
     pub rtt_ms: Option<f64>,
+    /// Successful probes so far.
     pub successes: u64,
+    /// Failed probes so far.
     pub failures: u64,
     /// Failures by reason (`timeout`, `refused`, …), only those seen.
     pub failures_by_reason: Vec<(&'static str, u64)>,
+    /// The most recent result; `None` before the first.
     pub last: Option<super::state::LastResult>,
 }
 
 impl HealthStatus {
+    /// The status of region `name` of `zone` (lower case; a trailing dot is ignored); `None` when
+    /// there is no such region.
     pub fn region(&self, zone: &str, name: &str) -> Option<&RegionStatus> {
         let zone = zone.trim_end_matches('.');
         self.regions
@@ -163,8 +198,12 @@ enum Cmd {
 /// Settings of the runner from the server config.
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
+    /// Where overrides and operator loads persist; `None`: they do not survive a restart.
     pub state_file: Option<PathBuf>,
+    /// Half-life of each target's RTT moving average.
     pub rtt_half_life: Duration,
+    /// Random spread of each probe interval, as a fraction (0–0.5): an interval of `i` waits
+    /// between `i × (1 − jitter)` and `i × (1 + jitter)`.
     pub jitter: f64,
 }
 
@@ -174,7 +213,9 @@ pub struct HealthHandle {
     cmd: mpsc::UnboundedSender<Cmd>,
     /// When the runner started: `transitions[].at` and `last.at` count seconds from here.
     pub started: Instant,
+    /// The last published status, for the admin API and metrics.
     pub status: Arc<ArcSwap<HealthStatus>>,
+    /// The catalog and its health as last published; queries load this.
     pub served: Arc<ArcSwap<Served>>,
 }
 

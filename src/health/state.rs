@@ -18,6 +18,7 @@ pub struct Ewma {
 }
 
 impl Ewma {
+    /// An empty average (no value until the first sample) with the given half-life.
     pub fn new(half_life: Duration) -> Self {
         Self {
             value: None,
@@ -40,6 +41,7 @@ impl Ewma {
         self.at = now;
     }
 
+    /// The current average; `None` before the first sample.
     pub fn get(&self) -> Option<f64> {
         self.value
     }
@@ -63,6 +65,7 @@ pub enum Override {
 }
 
 impl Override {
+    /// The override's name as the admin API and the state file spell it (`force-up`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             Override::Auto => "auto",
@@ -71,6 +74,7 @@ impl Override {
             Override::Drain => "drain",
         }
     }
+    /// The override named `s` (as [`as_str`](Self::as_str) spells it); `None` for any other text.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "auto" => Some(Override::Auto),
@@ -93,8 +97,11 @@ impl Override {
 /// The last probe result, for status and logs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LastResult {
+    /// Whether the probe succeeded.
     pub ok: bool,
+    /// Why it failed; `None` when it succeeded.
     pub reason: Option<FailReason>,
+    /// The failure's detail for operators (`status 500`, the I/O error); empty on success.
     pub detail: String,
     /// Seconds since the runner started.
     pub at: f64,
@@ -103,16 +110,23 @@ pub struct LastResult {
 /// The probed state of one target (a region or one VIP).
 #[derive(Debug, Clone)]
 pub struct TargetState {
+    /// The probed state, after rise/fall (overrides are not applied here).
     pub up: bool,
     /// Consecutive results that disagree with `up` (failures while up, successes while down).
     pub streak: u32,
+    /// Consecutive successes that bring a down target up (1–100).
     pub rise: u32,
+    /// Consecutive failures that take an up target down (1–100).
     pub fall: u32,
+    /// The RTT of successful probes, a moving average in milliseconds.
     pub rtt: Ewma,
     /// Last load reading and when it was taken.
     pub load: Option<(f64, Duration)>,
+    /// The last probe result; `None` until one arrives.
     pub last: Option<LastResult>,
+    /// Successful probes since the target was created.
     pub successes: u64,
+    /// Failed probes since the target was created.
     pub failures: u64,
     /// Failures by [`FailReason`] (index = `reason as usize`).
     pub failures_by_reason: [u64; 7],
@@ -123,10 +137,12 @@ pub struct TargetState {
 /// A change of a target's probed state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Flip {
+    /// True: the target came up; false: it went down.
     pub to_up: bool,
 }
 
 impl TargetState {
+    /// A target in `initial_up` state, not yet probed, with an RTT average of the given half-life.
     pub fn new(initial_up: bool, rise: u32, fall: u32, rtt_half_life: Duration) -> Self {
         Self {
             up: initial_up,

@@ -35,40 +35,65 @@ pub enum Outcome {
 /// The regions chosen, in answer order (indices into the zone's regions), and how to answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
+    /// The chosen regions, at most `answers` of them, in answer order (indices into the zone's
+    /// regions); empty for NODATA or a CNAME.
     pub regions: SmallVec<[usize; 4]>,
     /// Answer only the VIPs the health snapshot marks up (false when failing open).
     pub healthy_vips_only: bool,
     /// All-down fallback to a CNAME.
     pub cname: Option<hickory_proto::rr::Name>,
+    /// Whether the answer is normal, degraded or the all-down fallback.
     pub outcome: Outcome,
+    /// The answer's TTL in seconds: the service's `ttl`, or `degraded_ttl` when degraded or all
+    /// down, capped by the earliest moment probes could change the answer (never below
+    /// `min_ttl`). A service with no VIP of the family answers NODATA with its plain `ttl`.
     pub ttl: u32,
 }
 
 /// Why a candidate left the list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Why {
+    /// The region has no VIP of the query's family.
     NoVipOfFamily,
+    /// Probes (or a `force-down` override) say the region is down.
     Down,
+    /// An operator drained the region.
     Drained,
+    /// The region is up but every VIP of the query's family is down.
     VipsDown,
+    /// A backup region, dropped because a primary is eligible.
     BackupNotNeeded,
 }
 
 /// The terms of one candidate's score.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct ScoreParts {
+    /// Distance from the client, divided by the largest among the candidates (0–1); the
+    /// candidates' mean when unknown.
     pub distance: f64,
+    /// RTT moving average, divided by the largest among the candidates (0–1); the candidates'
+    /// mean when unknown.
     pub latency: f64,
+    /// Load reading, divided by the largest among the candidates (0–1); the candidates' mean
+    /// when there is no fresh reading.
     pub load: f64,
+    /// Configured cost, divided by the largest among the candidates (0–1).
     pub cost: f64,
+    /// The sum of the four terms, each times its weight from the policy; lower is better.
     pub total: f64,
 }
 
 /// Sees what each step does. `()` sees nothing and costs nothing.
 pub trait Trace {
+    /// Called after `_step` with the candidate list it left.
     fn after(&mut self, _step: Step, _candidates: &[usize]) {}
+    /// Called when the eligible step removes region `_region` from the list.
     fn dropped(&mut self, _region: usize, _why: Why) {}
+    /// Called with each candidate's score terms when the score step runs.
     fn scored(&mut self, _region: usize, _parts: ScoreParts) {}
+    /// Called when the shed step picks this client to leave loaded region `_region` (which sheds
+    /// `_fraction` of its clients): `_moved_to` is where it goes, `None` when no candidate has
+    /// room and it stays.
     fn shed(&mut self, _region: usize, _fraction: f64, _moved_to: Option<usize>) {}
 }
 
@@ -76,14 +101,19 @@ impl Trace for () {}
 
 /// Everything one decision depends on.
 pub struct Inputs<'a> {
+    /// The service being answered.
     pub svc: &'a Service,
     /// The zone's regions (the service refers to them by index).
     pub regions: &'a [Region],
+    /// The client's catchment from the service's geo map: its region order and distances.
     pub catchment: &'a Catchment,
+    /// The health of every region, by `Region::id`.
     pub health: &'a HealthSnapshot,
+    /// The query's address family (A or AAAA).
     pub family: Family,
     /// [`hash::client_hash`] of the client network.
     pub client_hash: u64,
+    /// The time the TTL cap is measured from.
     pub now: Instant,
 }
 

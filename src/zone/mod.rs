@@ -21,6 +21,7 @@ pub use probe::ProbeSpec;
 /// Every zone gslbd serves.
 #[derive(Debug, Default)]
 pub struct ZoneSet {
+    /// The zones, in the order they were compiled (zone files sorted by name).
     pub zones: Vec<Zone>,
     by_origin: HashMap<LowerName, usize>,
     /// Regions of all zones, flattened: a region's `id` indexes this and the health snapshot.
@@ -28,6 +29,8 @@ pub struct ZoneSet {
 }
 
 impl ZoneSet {
+    /// Indexes `zones` by origin and counts their regions. Region ids must already number the
+    /// regions of all zones in this order, from 0.
     pub fn new(zones: Vec<Zone>) -> Self {
         let by_origin = zones
             .iter()
@@ -70,10 +73,12 @@ impl ZoneSet {
         }
     }
 
+    /// The zone whose origin is exactly `origin`, if any.
     pub fn zone_by_origin(&self, origin: &LowerName) -> Option<&Zone> {
         self.by_origin.get(origin).and_then(|&i| self.zones.get(i))
     }
 
+    /// The number of regions over all zones: the length the health snapshot needs.
     pub fn region_count(&self) -> usize {
         self.region_count
     }
@@ -89,15 +94,22 @@ impl ZoneSet {
 /// One zone: its SOA, static nodes, regions and services.
 #[derive(Debug)]
 pub struct Zone {
+    /// The zone's origin, absolute, as the zone file spells it.
     pub origin: Name,
+    /// The origin in lower case, for lookups.
     pub lower_origin: LowerName,
     /// The zone file it came from (for messages).
     pub file: PathBuf,
+    /// The apex SOA record, as answered to SOA queries.
     pub soa: Record,
     /// The SOA as sent in negative answers: TTL = min(SOA TTL, SOA MINIMUM) (RFC 2308 §5).
     pub negative_soa: Record,
+    /// Every owner name of the zone by its lower-case form: static data, steered names and the
+    /// empty non-terminals above them.
     pub nodes: HashMap<LowerName, Node>,
+    /// The zone's regions, in the zone file's order; services index this.
     pub regions: Vec<Region>,
+    /// The zone's steered names, in the zone file's order; nodes index this.
     pub services: Vec<Service>,
     /// Decisions the zone file promises (`[[expect]]`), checked by `gslbd check`.
     pub expects: Vec<Expect>,
@@ -112,6 +124,7 @@ pub struct Zone {
 /// An owner name of the zone. A node with no RRsets and no service is an empty non-terminal.
 #[derive(Debug, Default)]
 pub struct Node {
+    /// The name's static RRsets, one per type.
     pub rrsets: Vec<RrSet>,
     /// Index into [`Zone::services`] when this name is steered.
     pub service: Option<usize>,
@@ -120,9 +133,11 @@ pub struct Node {
 }
 
 impl Node {
+    /// The RRset of type `rtype`, if the node has one.
     pub fn rrset(&self, rtype: RecordType) -> Option<&RrSet> {
         self.rrsets.iter().find(|r| r.rtype == rtype)
     }
+    /// True for an empty non-terminal: no RRset and no service.
     pub fn is_empty(&self) -> bool {
         self.rrsets.is_empty() && self.service.is_none()
     }
@@ -131,7 +146,10 @@ impl Node {
 /// Records of one owner and type; all share one TTL.
 #[derive(Debug, Clone)]
 pub struct RrSet {
+    /// The type of every record in the set.
     pub rtype: RecordType,
+    /// The records in the order first written, duplicates dropped; each has the lowest TTL
+    /// written for the set (RFC 2181 §5.2).
     pub records: Vec<Record>,
 }
 
@@ -139,11 +157,25 @@ pub struct RrSet {
 #[derive(Debug)]
 pub enum Found<'z> {
     /// The name exists (possibly as a wildcard expansion when `wildcard` is set).
-    Node { node: &'z Node, wildcard: bool },
+    Node {
+        /// The node holding the data: the name's own, or the wildcard's.
+        node: &'z Node,
+        /// The node is the wildcard `*.<closest encloser>`, expanded for this name.
+        wildcard: bool,
+    },
     /// The name is at or below a delegation: refer to these name servers.
-    Referral { ns: &'z RrSet },
+    Referral {
+        /// The NS RRset at the zone cut.
+        ns: &'z RrSet,
+    },
     /// The name is below a DNAME (RFC 6672): substitute `owner_labels` trailing labels.
-    Dname { dname: &'z RrSet, owner_labels: u8 },
+    Dname {
+        /// The DNAME RRset of the ancestor.
+        dname: &'z RrSet,
+        /// The label count of the DNAME's owner: the query name's suffix that the target
+        /// replaces.
+        owner_labels: u8,
+    },
     /// No such name (and no wildcard covers it).
     NxDomain,
 }
@@ -270,15 +302,22 @@ impl WildcardChild for LowerName {
 /// A data center: where it is, what it answers with, how much it can take.
 #[derive(Debug, Clone)]
 pub struct Region {
+    /// The region's name, as the zone file's `regions` table keys it.
     pub name: String,
     /// Index into the zone set's flattened region list and into the health snapshot.
     pub id: usize,
+    /// Latitude in degrees, from `location`.
     pub lat: f64,
+    /// Longitude in degrees, from `location`.
     pub lon: f64,
     /// VIPs in the order written (at most 64); health masks index this.
     pub vips: Vec<IpAddr>,
+    /// Capacity weight, 1–65535 (default 100): the odds of `weighted`, the share of `sticky`, the
+    /// room counted by `shed`.
     pub weight: u32,
+    /// Relative cost, ≥ 0 (default 0): a term of the `score` step.
     pub cost: f64,
+    /// Used only when no primary region of the service is eligible.
     pub backup: bool,
     /// Probe targets: one for the whole region, or one per VIP.
     pub probes: Vec<ProbeTarget>,
@@ -293,7 +332,9 @@ pub struct Region {
 /// One probed thing: the region as a whole (`vip` None) or one VIP (index into `vips`).
 #[derive(Debug, Clone)]
 pub struct ProbeTarget {
+    /// Index into the region's `vips` of the VIP probed; `None` for the region as a whole.
     pub vip: Option<usize>,
+    /// What to probe, how often and with which thresholds.
     pub spec: Arc<ProbeSpec>,
 }
 
@@ -324,18 +365,23 @@ pub struct Service {
     pub regions: Arc<[usize]>,
     /// The policy as a chain of steps (applied by `steer`).
     pub chain: Vec<Step>,
+    /// Weights of the `score` step's terms (the defaults when the zone file gives none).
     pub score: ScoreWeights,
+    /// Load shedding watermarks, from `shed_load`; `None`: a `shed` step does nothing.
     pub shed: Option<Shed>,
     /// Client network length hashed by sticky and shed (IPv4, IPv6).
     pub hash_prefix: (u8, u8),
     /// Answer `_explain.<name> TXT` with the decision table.
     pub explain_txt: bool,
+    /// TTL of steered answers, seconds (default 30).
     pub ttl: u32,
     /// TTL while failover is in effect or everything is down.
     pub degraded_ttl: u32,
     /// The lowest TTL the health-aware cap may give.
     pub min_ttl: u32,
+    /// The most regions one answer names (at least 1, default 1).
     pub answers: usize,
+    /// What to answer when no region of the service is eligible.
     pub all_down: AllDown,
     /// Index of the service's geo map (client network → catchment and ECS scope) among the
     /// maps built at load; services of a zone with the same regions and geo rules share one.
@@ -369,15 +415,20 @@ impl Service {
 /// One `[[expect]]` case: for this client, with these assumptions, the answer names these regions.
 #[derive(Debug, Clone)]
 pub struct Expect {
+    /// The zone file line of the `[[expect]]` case, for messages.
     pub line: Option<usize>,
+    /// Index into the zone's services.
     pub service: usize,
+    /// The client's address as written (with `prefix`, the network's address).
     pub client: IpAddr,
     /// ECS source prefix given with the client (`/24`), if any.
     pub prefix: Option<u8>,
+    /// The query's family: `A` (the default) or `AAAA`.
     pub family: Family,
     /// Zone region indices assumed down.
     pub down: Vec<usize>,
     /// Zone region index → load assumed.
     pub load: Vec<(usize, f64)>,
+    /// The regions the answer must name, in order (zone region indices).
     pub regions: Vec<usize>,
 }

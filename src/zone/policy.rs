@@ -5,11 +5,14 @@
 /// Which address family the answer is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
+    /// IPv4: A queries, IPv4 VIPs.
     V4,
+    /// IPv6: AAAA queries, IPv6 VIPs.
     V6,
 }
 
 impl Family {
+    /// Whether `ip` is of this family (an IPv4-mapped IPv6 address counts as IPv6).
     pub fn matches(self, ip: &std::net::IpAddr) -> bool {
         matches!(
             (self, ip),
@@ -46,6 +49,7 @@ pub enum Step {
 }
 
 impl Step {
+    /// The step's name as `explain` shows it and a zone file's `chain` writes it.
     pub fn name(self) -> &'static str {
         match self {
             Step::Geo => "geo",
@@ -57,6 +61,8 @@ impl Step {
             Step::Sticky => "sticky",
         }
     }
+    /// The step named `s`, aliases included (`proximity`, `failover`, `shed_load`); `None` for an
+    /// unknown name.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "geo" | "proximity" => Step::Geo,
@@ -81,9 +87,13 @@ impl Step {
 /// Weights of the score terms; each term is normalised to 0…1 over the candidates.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ScoreWeights {
+    /// Weight of the distance from the client (default 0).
     pub distance: f64,
+    /// Weight of the RTT moving average (default 0.5).
     pub latency: f64,
+    /// Weight of the load reading (default 0.3).
     pub load: f64,
+    /// Weight of the region's configured cost (default 0.2).
     pub cost: f64,
 }
 
@@ -101,7 +111,9 @@ impl Default for ScoreWeights {
 /// Load shedding watermarks (fractions of capacity).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Shed {
+    /// The load at and below which a region keeps all its clients (0 ≤ low < high).
     pub low: f64,
+    /// The load at and above which a region sheds every client it can.
     pub high: f64,
     /// How many following candidates a shed client may spill to.
     pub spill: usize,

@@ -9,9 +9,13 @@ use ipnet::IpNet;
 /// Operator geo rules, compiled: region lists are indices into the zone's regions.
 #[derive(Debug, Clone, Default)]
 pub struct GeoRules {
+    /// Client networks and their region lists; the longest matching prefix wins.
     pub networks: Vec<(IpNet, Vec<usize>)>,
+    /// Country code (ISO 3166-1 alpha-2, upper case) to region list.
     pub countries: HashMap<[u8; 2], Vec<usize>>,
+    /// Continent code (`EU`, `NA`…) to region list.
     pub continents: HashMap<[u8; 2], Vec<usize>>,
+    /// Where clients go that the database cannot place.
     pub default: GeoDefault,
 }
 
