@@ -9,6 +9,7 @@
 #   benches/load.sh --real          # part 2 only (GeoLite2-City)
 #   DURATION=5 benches/load.sh      # short runs, to check that it works
 #   benches/load.sh --no-build      # use target/release/gslbd as it is
+#   GSLBD=/path/to/gslbd benches/load.sh --no-build   # measure another build (before/after)
 #
 # Part 1, sample database (geodata/sample-city.mmdb), both servers running side by side; each
 # scenario is run against gslbd, then gdnsd:
@@ -68,7 +69,7 @@ RESULTS=${RESULTS:-$ROOT/benches/data/load-results.json}
 SAMPLE_DB=$ROOT/geodata/sample-city.mmdb
 REAL_DB=$ROOT/benches/data/package/GeoLite2-City.mmdb
 ZONE_TOML=$ROOT/zones/gslb.example.toml
-GSLBD=$ROOT/target/release/gslbd
+GSLBD=${GSLBD:-$ROOT/target/release/gslbd}   # another binary to measure: GSLBD=path --no-build
 
 RUN_SAMPLE=1 RUN_REAL=1 BUILD=1
 for arg in "$@"; do

@@ -11,7 +11,9 @@ use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 use ipnet::IpNet;
 
 use super::server::HealthDefaults;
-use super::zonefile::{AllDownInput, GeoRulesInput, ProbeInput, ZoneFileInput};
+use super::zonefile::{
+    AllDownInput, GeoRulesInput, ProbeInput, RegionInput, ServiceInput, ZoneFileInput,
+};
 use crate::diag::{Diagnostic, Diagnostics, Lines, from_toml_error};
 use crate::geo::{GeoDb, GeoDefault, GeoMap, GeoRules, Site};
 use crate::steer::{ScoreWeights, Shed, Step, hash};
@@ -102,6 +104,11 @@ struct Sourced {
     file: Option<PathBuf>,
 }
 
+/// Static records grouped into RRsets by owner and type, each record with where it came from.
+type RrSets = BTreeMap<(LowerName, u16), Vec<Sourced>>;
+
+/// Where mistakes go: the zone file's name, its line index (byte offset → line) and the
+/// diagnostics so far.
 struct Ctx<'a> {
     file: &'a Path,
     lines: Lines,
@@ -120,12 +127,18 @@ impl Ctx<'_> {
 /// The zones of a directory and the geo maps their services index.
 #[derive(Debug)]
 pub struct Compiled {
+    /// Every zone of the directory, at most one per origin.
     pub zones: ZoneSet,
+    /// The geo maps of all their services; a service's `map` is an index into this list.
     pub maps: Vec<Arc<GeoMap>>,
 }
 
 /// Compiles one zone file's text. `region_base` is the id of its first region in the zone set;
 /// its services' geo maps are appended to `maps` (a service's `map` indexes it).
+///
+/// The phases run in a fixed order, and so do the mistakes they report: static records, the
+/// checks on their RRsets, regions and geo rules, services, expectations. Only a TOML error, a
+/// bad origin or a missing SOA stops early; otherwise every mistake of the file is reported.
 pub fn compile_zone_file_text(
     file: &Path,
     text: &str,
@@ -136,72 +149,163 @@ pub fn compile_zone_file_text(
 ) -> Result<Zone, Diagnostics> {
     let input: ZoneFileInput =
         toml::from_str(text).map_err(|e| Diagnostics(vec![from_toml_error(file, text, &e)]))?;
-    let mut cx = Ctx {
-        file,
-        lines: Lines::new(text),
-        diags: Diagnostics::default(),
+    let mut zc = ZoneCompiler::new(file, text, &input, health)?;
+
+    let sets = group_rrsets(zc.records());
+    let Some(soa) = zc.apex_soa(&sets) else {
+        return Err(zc.cx.diags);
+    };
+    zc.check_apex_ns(&sets);
+    zc.check_cnames(&sets);
+    let cuts = delegation_cuts(&sets, &zc.lorigin);
+    zc.check_occluded(&sets, &cuts);
+    let dnames = zc.check_dnames(&sets);
+    let mut tree = Tree {
+        nodes: build_nodes(sets, &zc.lorigin, input.ttl),
+        cuts,
+        dnames,
     };
 
-    let origin_line = cx.line(input.origin.span());
-    let mut origin_s = input.origin.get_ref().trim().to_string();
+    let regions = zc.compile_regions(region_base);
+    let mut shared = SharedMaps::new(geo, maps);
+    let services = zc.compile_services(&mut tree, &regions, &mut shared);
+    let expects = compile_expects(
+        &mut zc.cx,
+        &input.expect,
+        &zc.origin,
+        &services,
+        &regions.by_name,
+    );
+    zc.finish(soa, tree, regions.list, services, expects)
+}
+
+/// One zone file being compiled: its input, its origin and the mistakes found so far. Each
+/// phase of [`compile_zone_file_text`] is a method; what a phase produces is handed to the next
+/// as a value rather than stored here, so the order of the phases stays visible.
+struct ZoneCompiler<'a> {
+    cx: Ctx<'a>,
+    input: &'a ZoneFileInput,
+    health: &'a HealthDefaults,
+    origin: Name,
+    lorigin: LowerName,
+    /// The line of `origin = …`, where zone-wide mistakes are reported.
+    origin_line: Option<usize>,
+}
+
+/// The zone's name tree as services are added to it, with the names a service must keep clear
+/// of.
+struct Tree {
+    nodes: HashMap<LowerName, Node>,
+    /// Owners of NS RRsets below the apex (zone cuts).
+    cuts: Vec<LowerName>,
+    /// Owners of DNAME RRsets.
+    dnames: Vec<LowerName>,
+}
+
+/// The zone's regions (valid ones only), their indices by name, and the zone-wide `[geo]` rules.
+struct Regions {
+    list: Vec<Region>,
+    by_name: HashMap<String, usize>,
+    rules: GeoRules,
+}
+
+/// The origin as written, with the trailing dot implied; the root is refused.
+fn parse_origin(s: &str) -> Result<Name, String> {
+    let mut origin_s = s.trim().to_string();
     if !origin_s.ends_with('.') {
         origin_s.push('.');
     }
-    let origin = match Name::from_ascii(&origin_s) {
-        Ok(n) if !n.is_root() => n,
-        Ok(_) => {
-            return Err(Diagnostics::one(
-                file,
-                origin_line,
-                "origin must not be the root",
-            ));
-        }
-        Err(e) => {
-            return Err(Diagnostics::one(
-                file,
-                origin_line,
-                format!("bad origin {origin_s:?}: {e}"),
-            ));
-        }
-    };
-    let lorigin = LowerName::new(&origin);
-    let default_ttl = input.ttl;
-    let mut recs: Vec<Sourced> = Vec::new();
+    match Name::from_ascii(&origin_s) {
+        Ok(n) if !n.is_root() => Ok(n),
+        Ok(_) => Err("origin must not be the root".into()),
+        Err(e) => Err(format!("bad origin {origin_s:?}: {e}")),
+    }
+}
 
-    // Apex NS set.
-    for ns in &input.ns {
-        let line = cx.line(ns.span());
-        match resolve_name(ns.get_ref(), &origin) {
-            Ok(target) => recs.push(Sourced {
-                record: Record::from_rdata(
-                    origin.clone(),
-                    default_ttl,
-                    RData::NS(hickory_proto::rr::rdata::NS(target)),
-                ),
-                line,
-                file: None,
-            }),
-            Err(e) => cx.err(line, e),
+impl<'a> ZoneCompiler<'a> {
+    /// Starts on `input` (parsed from `text`); fails only on a bad origin.
+    fn new(
+        file: &'a Path,
+        text: &str,
+        input: &'a ZoneFileInput,
+        health: &'a HealthDefaults,
+    ) -> Result<Self, Diagnostics> {
+        let cx = Ctx {
+            file,
+            lines: Lines::new(text),
+            diags: Diagnostics::default(),
+        };
+        let origin_line = cx.line(input.origin.span());
+        let origin = parse_origin(input.origin.get_ref())
+            .map_err(|msg| Diagnostics::one(file, origin_line, msg))?;
+        Ok(Self {
+            cx,
+            input,
+            health,
+            lorigin: LowerName::new(&origin),
+            origin,
+            origin_line,
+        })
+    }
+
+    /// Every static record: the apex NS set, the `[soa]` table, inline records and the master
+    /// file, in that order, with one spelling per owner. Records outside the zone are reported
+    /// and dropped.
+    fn records(&mut self) -> Vec<Sourced> {
+        let mut recs = Vec::new();
+        self.apex_ns(&mut recs);
+        self.soa_table(&mut recs);
+        self.inline_records(&mut recs);
+        self.master_file(&mut recs);
+        // One spelling per owner name (its first occurrence), and names inside NS, CNAME, PTR,
+        // MX, SRV and SOA data in lower case, as NSD and Knot store them (RFC 4034 §6.2 lists
+        // these types as having names without case).
+        one_spelling(&mut recs);
+        self.drop_outside_zone(&mut recs);
+        recs
+    }
+
+    /// `ns = [...]`: the apex NS set, with the zone's default TTL.
+    fn apex_ns(&mut self, recs: &mut Vec<Sourced>) {
+        let input = self.input;
+        for ns in &input.ns {
+            let line = self.cx.line(ns.span());
+            match resolve_name(ns.get_ref(), &self.origin) {
+                Ok(target) => recs.push(Sourced {
+                    record: Record::from_rdata(
+                        self.origin.clone(),
+                        input.ttl,
+                        RData::NS(hickory_proto::rr::rdata::NS(target)),
+                    ),
+                    line,
+                    file: None,
+                }),
+                Err(e) => self.cx.err(line, e),
+            }
         }
     }
 
-    // SOA.
-    if let Some(soa) = &input.soa {
-        let line = cx.line(soa.span());
+    /// `[soa]`: `mname` defaults to the first `ns`, `rname` to `hostmaster`.
+    fn soa_table(&mut self, recs: &mut Vec<Sourced>) {
+        let input = self.input;
+        let Some(soa) = &input.soa else {
+            return;
+        };
+        let line = self.cx.line(soa.span());
         let s = soa.get_ref();
         let mname = match &s.mname {
-            Some(m) => resolve_name(m, &origin),
+            Some(m) => resolve_name(m, &self.origin),
             None => match input.ns.first() {
-                Some(ns) => resolve_name(ns.get_ref(), &origin),
+                Some(ns) => resolve_name(ns.get_ref(), &self.origin),
                 None => Err("soa.mname is not set and there is no ns to default to".to_string()),
             },
         };
-        let rname = resolve_name(s.rname.as_deref().unwrap_or("hostmaster"), &origin);
+        let rname = resolve_name(s.rname.as_deref().unwrap_or("hostmaster"), &self.origin);
         match (mname, rname) {
             (Ok(m), Ok(r)) => recs.push(Sourced {
                 record: Record::from_rdata(
-                    origin.clone(),
-                    s.ttl.unwrap_or(default_ttl),
+                    self.origin.clone(),
+                    s.ttl.unwrap_or(input.ttl),
                     RData::SOA(SOA::new(
                         m, r, s.serial, s.refresh, s.retry, s.expire, s.minimum,
                     )),
@@ -209,88 +313,643 @@ pub fn compile_zone_file_text(
                 line,
                 file: None,
             }),
-            (Err(e), _) | (_, Err(e)) => cx.err(line, format!("soa: {e}")),
+            (Err(e), _) | (_, Err(e)) => self.cx.err(line, format!("soa: {e}")),
         }
     }
 
-    // Inline records.
-    for r in &input.records {
-        let line = cx.line(r.span());
-        let r = r.get_ref();
-        let Some(rtype) = record_type(&r.rtype) else {
-            cx.err(line, format!("unknown record type {:?}", r.rtype));
-            continue;
-        };
-        let owner = match resolve_name(r.name.get_ref(), &origin) {
-            Ok(n) => n,
-            Err(e) => {
-                let name_line = cx.line(r.name.span());
-                cx.err(name_line, e);
+    /// `[[records]]`: one record per item of `data`.
+    fn inline_records(&mut self, recs: &mut Vec<Sourced>) {
+        let input = self.input;
+        for r in &input.records {
+            let line = self.cx.line(r.span());
+            let r = r.get_ref();
+            let Some(rtype) = record_type(&r.rtype) else {
+                self.cx
+                    .err(line, format!("unknown record type {:?}", r.rtype));
                 continue;
-            }
-        };
-        let ttl = r.ttl.unwrap_or(default_ttl);
-        let data_line = cx.line(r.data.span());
-        for data in r.data.get_ref().items() {
-            match parse_rdata(&origin, rtype, data) {
-                Ok(rdata) => recs.push(Sourced {
-                    record: Record::from_rdata(owner.clone(), ttl, rdata),
-                    line,
-                    file: None,
-                }),
-                Err(e) => cx.err(data_line, format!("{rtype} {data:?}: {e}")),
-            }
-        }
-    }
-
-    // Master file.
-    if let Some(mf) = &input.master_file {
-        let line = cx.line(mf.span());
-        let path = file.parent().unwrap_or(Path::new(".")).join(mf.get_ref());
-        match std::fs::read_to_string(&path) {
-            Ok(mtext) => {
-                match super::master::parse_master_file(&path, &mtext, &origin, default_ttl) {
-                    Ok(list) => recs.extend(list.into_iter().map(|m| Sourced {
-                        record: Record::from_rdata(m.name, m.ttl, m.rdata),
-                        line: Some(m.line),
-                        file: Some(m.file),
-                    })),
-                    Err(e) => cx.diags.push(Diagnostic::new(&e.file, Some(e.line), e.msg)),
+            };
+            let owner = match resolve_name(r.name.get_ref(), &self.origin) {
+                Ok(n) => n,
+                Err(e) => {
+                    let name_line = self.cx.line(r.name.span());
+                    self.cx.err(name_line, e);
+                    continue;
+                }
+            };
+            let ttl = r.ttl.unwrap_or(input.ttl);
+            let data_line = self.cx.line(r.data.span());
+            for data in r.data.get_ref().items() {
+                match parse_rdata(&self.origin, rtype, data) {
+                    Ok(rdata) => recs.push(Sourced {
+                        record: Record::from_rdata(owner.clone(), ttl, rdata),
+                        line,
+                        file: None,
+                    }),
+                    Err(e) => self.cx.err(data_line, format!("{rtype} {data:?}: {e}")),
                 }
             }
-            Err(e) => cx.err(
-                line,
-                format!("master_file {}: cannot read: {e}", path.display()),
-            ),
         }
     }
 
-    // One spelling per owner name (its first occurrence), and names inside NS, CNAME, PTR, MX,
-    // SRV and SOA data in lower case, as NSD and Knot store them (RFC 4034 §6.2 lists these
-    // types as having names without case).
-    one_spelling(&mut recs);
-
-    // Every record inside the zone.
-    recs.retain(|s| {
-        if lorigin.zone_of(&LowerName::new(&s.record.name)) {
-            true
-        } else {
-            let msg = format!(
-                "{} {} is outside the zone {}",
-                s.record.name,
-                s.record.record_type(),
-                origin
-            );
-            match &s.file {
-                Some(f) => cx.diags.push(Diagnostic::new(f, s.line, msg)),
-                None => cx.err(s.line, msg),
+    /// `master_file`, relative to the zone file; its mistakes name its own file and line.
+    fn master_file(&mut self, recs: &mut Vec<Sourced>) {
+        let input = self.input;
+        let Some(mf) = &input.master_file else {
+            return;
+        };
+        let line = self.cx.line(mf.span());
+        let path = self
+            .cx
+            .file
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(mf.get_ref());
+        let mtext = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                let msg = format!("master_file {}: cannot read: {e}", path.display());
+                self.cx.err(line, msg);
+                return;
             }
-            false
+        };
+        match super::master::parse_master_file(&path, &mtext, &self.origin, input.ttl) {
+            Ok(list) => recs.extend(list.into_iter().map(|m| Sourced {
+                record: Record::from_rdata(m.name, m.ttl, m.rdata),
+                line: Some(m.line),
+                file: Some(m.file),
+            })),
+            Err(e) => self
+                .cx
+                .diags
+                .push(Diagnostic::new(&e.file, Some(e.line), e.msg)),
         }
-    });
+    }
 
-    // Group into RRsets.
-    let mut sets: BTreeMap<(LowerName, u16), Vec<Sourced>> = BTreeMap::new();
+    /// Reports and drops every record whose owner is not in the zone.
+    fn drop_outside_zone(&mut self, recs: &mut Vec<Sourced>) {
+        recs.retain(|s| {
+            let inside = self.lorigin.zone_of(&LowerName::new(&s.record.name));
+            if !inside {
+                let msg = format!(
+                    "{} {} is outside the zone {}",
+                    s.record.name,
+                    s.record.record_type(),
+                    self.origin
+                );
+                report(&mut self.cx, s, msg);
+            }
+            inside
+        });
+    }
+
+    /// The SOA: exactly one, at the apex. Reports every misplaced or repeated SOA, and its
+    /// absence (then `None`).
+    fn apex_soa(&mut self, sets: &RrSets) -> Option<Record> {
+        let mut soa_record = None;
+        for ((name, t), list) in sets {
+            if *t != u16::from(RecordType::SOA) {
+                continue;
+            }
+            let first = &list[0];
+            if *name != self.lorigin {
+                let msg = format!("SOA at {} is not at the zone apex", first.record.name);
+                report(&mut self.cx, first, msg);
+            } else if list.len() > 1 {
+                let msg = "SOA given twice (zone file and master file?)".to_string();
+                report(&mut self.cx, &list[1], msg);
+            } else {
+                soa_record = Some(first.record.clone());
+            }
+        }
+        if soa_record.is_none() {
+            let msg = format!(
+                "zone {} has no SOA ([soa] table or an SOA in master_file)",
+                self.origin
+            );
+            self.cx.err(Some(1), msg);
+        }
+        soa_record
+    }
+
+    /// The apex must have an NS set.
+    fn check_apex_ns(&mut self, sets: &RrSets) {
+        if !sets.contains_key(&(self.lorigin.clone(), u16::from(RecordType::NS))) {
+            let msg = format!("zone {} has no NS records (ns = [...])", self.origin);
+            self.cx.err(self.origin_line, msg);
+        }
+    }
+
+    /// CNAME: alone at its name, one record.
+    fn check_cnames(&mut self, sets: &RrSets) {
+        let mut names_with: HashMap<LowerName, Vec<RecordType>> = HashMap::new();
+        for (name, t) in sets.keys() {
+            names_with
+                .entry(name.clone())
+                .or_default()
+                .push(RecordType::from(*t));
+        }
+        for ((name, t), list) in sets {
+            if *t != u16::from(RecordType::CNAME) {
+                continue;
+            }
+            let first = &list[0];
+            if list.len() > 1 {
+                let msg = format!("{} has more than one CNAME", first.record.name);
+                report(&mut self.cx, &list[1], msg);
+            }
+            let others: Vec<String> = names_with[name]
+                .iter()
+                .filter(|t| **t != RecordType::CNAME)
+                .map(|t| t.to_string())
+                .collect();
+            if !others.is_empty() {
+                let msg = format!(
+                    "CNAME at {} beside other data ({}): a CNAME must be alone at its name (RFC 1034 §3.6.2)",
+                    first.record.name,
+                    others.join(", ")
+                );
+                report(&mut self.cx, first, msg);
+            }
+        }
+    }
+
+    /// Below a zone cut only glue (A/AAAA) may be; at it, only NS, DS and glue.
+    fn check_occluded(&mut self, sets: &RrSets, cuts: &[LowerName]) {
+        for ((name, t), list) in sets {
+            let rt = RecordType::from(*t);
+            for cut in cuts {
+                let below = cut.zone_of(name) && name != cut;
+                let at_cut_not_ns = name == cut && !matches!(rt, RecordType::NS | RecordType::DS);
+                if (below || at_cut_not_ns) && !matches!(rt, RecordType::A | RecordType::AAAA) {
+                    let msg = format!(
+                        "{} {rt} is hidden by the delegation at {cut} (only glue A/AAAA may be there)",
+                        list[0].record.name
+                    );
+                    report(&mut self.cx, &list[0], msg);
+                }
+            }
+        }
+    }
+
+    /// DNAME (RFC 6672): one record, and nothing below its owner (names there are synthesised).
+    /// Returns the DNAME owners.
+    fn check_dnames(&mut self, sets: &RrSets) -> Vec<LowerName> {
+        let mut dnames = Vec::new();
+        for ((name, t), list) in sets {
+            if *t != u16::from(RecordType::DNAME) {
+                continue;
+            }
+            if list.len() > 1 {
+                let msg = format!("{} has more than one DNAME", list[0].record.name);
+                report(&mut self.cx, &list[1], msg);
+            }
+            dnames.push(name.clone());
+        }
+        for ((name, t), list) in sets {
+            if let Some(d) = dnames.iter().find(|d| d.zone_of(name) && name != *d) {
+                let msg = format!(
+                    "{} {} is hidden by the DNAME at {d} (names below a DNAME are synthesised)",
+                    list[0].record.name,
+                    RecordType::from(*t)
+                );
+                report(&mut self.cx, &list[0], msg);
+            }
+        }
+        dnames
+    }
+
+    /// `[regions]` in the order written; a region with any mistake is left out, so later
+    /// references to it report "unknown region". Then the zone's `[geo]` rules over them.
+    fn compile_regions(&mut self, region_base: usize) -> Regions {
+        let input = self.input;
+        let mut list: Vec<Region> = Vec::new();
+        let mut by_name: HashMap<String, usize> = HashMap::new();
+        for (name, r) in &input.regions {
+            if let Some(region) = self.compile_region(name, r, region_base + list.len()) {
+                by_name.insert(name.clone(), list.len());
+                list.push(region);
+            }
+        }
+        let rules = match &input.geo {
+            Some(g) => {
+                let line = self.cx.line(g.span());
+                compile_rules(&mut self.cx, line, g.get_ref(), &by_name, "geo")
+            }
+            None => GeoRules::default(),
+        };
+        Regions {
+            list,
+            by_name,
+            rules,
+        }
+    }
+
+    /// One region, with id `id` in the zone set; `None` after reporting its mistakes (all of
+    /// them, not only the first).
+    fn compile_region(
+        &mut self,
+        name: &str,
+        r: &toml::Spanned<RegionInput>,
+        id: usize,
+    ) -> Option<Region> {
+        let line = self.cx.line(r.span());
+        let ri = r.get_ref();
+        let mut ok = true;
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            let msg = format!("region name {name:?}: use letters, digits, '-' and '_'");
+            self.cx.err(line, msg);
+            ok = false;
+        }
+        let [lat, lon] = ri.location;
+        if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+            self.cx.err(line, format!("region {name:?}: location [{lat}, {lon}] is not [latitude -90..90, longitude -180..180]"));
+            ok = false;
+        }
+        let (vips, vips_ok) = self.region_vips(line, name, &ri.vips);
+        ok &= vips_ok;
+        let min_vips_up = ri.min_vips_up.unwrap_or(1) as usize;
+        if min_vips_up == 0 || min_vips_up > vips.len().max(1) {
+            let msg = format!(
+                "region {name:?}: min_vips_up {min_vips_up} must be 1–{}",
+                vips.len().max(1)
+            );
+            self.cx.err(line, msg);
+            ok = false;
+        }
+        let probes = match compile_probes(
+            name,
+            ri.probe.as_ref(),
+            &ri.vip_probes,
+            &vips,
+            &self.health.probe,
+        ) {
+            Ok(p) => p,
+            Err(e) => {
+                self.cx.err(line, e);
+                ok = false;
+                Vec::new()
+            }
+        };
+        ok &= self.check_bias_weight_cost(line, name, ri);
+        ok.then(|| Region {
+            name: name.to_string(),
+            id,
+            lat,
+            lon,
+            vips,
+            weight: ri.weight,
+            cost: ri.cost,
+            backup: ri.backup,
+            bias: ri.bias,
+            seed: hash::name_seed(name),
+            probes,
+            min_vips_up,
+        })
+    }
+
+    /// A region's VIPs: addresses, none twice, at least one, at most 64. Returns those that
+    /// parsed, and whether all was well.
+    fn region_vips(
+        &mut self,
+        line: Option<usize>,
+        name: &str,
+        written: &[String],
+    ) -> (Vec<IpAddr>, bool) {
+        let mut ok = true;
+        let mut vips: Vec<IpAddr> = Vec::new();
+        for v in written {
+            match v.trim().parse::<IpAddr>() {
+                Ok(a) if vips.contains(&a) => {
+                    self.cx
+                        .err(line, format!("region {name:?}: VIP {a} listed twice"));
+                    ok = false;
+                }
+                Ok(a) => vips.push(a),
+                Err(_) => {
+                    let msg = format!("region {name:?}: VIP {v:?} is not an IP address");
+                    self.cx.err(line, msg);
+                    ok = false;
+                }
+            }
+        }
+        if written.is_empty() {
+            self.cx.err(line, format!("region {name:?} has no VIP"));
+            ok = false;
+        }
+        if vips.len() > 64 {
+            let msg = format!("region {name:?} has {} VIPs; at most 64", vips.len());
+            self.cx.err(line, msg);
+            ok = false;
+        }
+        (vips, ok)
+    }
+
+    /// A region's `bias` (−99…99), `weight` (1–65535) and `cost` (≥ 0); false when any is out
+    /// of range.
+    fn check_bias_weight_cost(
+        &mut self,
+        line: Option<usize>,
+        name: &str,
+        ri: &RegionInput,
+    ) -> bool {
+        let mut ok = true;
+        if !(ri.bias.is_finite() && (-99.0..=99.0).contains(&ri.bias)) {
+            let msg = format!("region {name:?}: bias {} is outside −99…99", ri.bias);
+            self.cx.err(line, msg);
+            ok = false;
+        }
+        if !(1..=65535).contains(&ri.weight) {
+            let msg = format!("region {name:?}: weight {} is outside 1–65535", ri.weight);
+            self.cx.err(line, msg);
+            ok = false;
+        }
+        if !ri.cost.is_finite() || ri.cost < 0.0 {
+            let msg = format!("region {name:?}: cost {} must be a number ≥ 0", ri.cost);
+            self.cx.err(line, msg);
+            ok = false;
+        }
+        ok
+    }
+
+    /// `[services]` in the order written; a service with a mistake that leaves nothing to build
+    /// on is skipped after reporting it.
+    fn compile_services(
+        &mut self,
+        tree: &mut Tree,
+        regions: &Regions,
+        shared: &mut SharedMaps<'_>,
+    ) -> Vec<Service> {
+        let input = self.input;
+        let mut services: Vec<Service> = Vec::new();
+        for (label, s) in &input.services {
+            let index = services.len();
+            if let Some(service) = self.compile_service(label, s, tree, regions, shared, index) {
+                services.push(service);
+            }
+        }
+        services
+    }
+
+    /// One service, which will be `services[index]`: its owner, regions, TTLs, all-down mode,
+    /// geo rules, policy and map; its node (and `_explain` node) are added to `tree`.
+    fn compile_service(
+        &mut self,
+        label: &str,
+        s: &toml::Spanned<ServiceInput>,
+        tree: &mut Tree,
+        regions: &Regions,
+        shared: &mut SharedMaps<'_>,
+        index: usize,
+    ) -> Option<Service> {
+        let line = self.cx.line(s.span());
+        let si = s.get_ref();
+        let owner = self.service_owner(line, label, tree)?;
+        let sregions = self.service_regions(line, label, si, regions)?;
+        let degraded_ttl = self.service_ttls(line, label, si);
+        let all_down = self.all_down(line, label, si, &regions.by_name)?;
+        let rules = match &si.geo {
+            Some(g) => {
+                let what = format!("services.{label}.geo");
+                compile_rules(&mut self.cx, line, g, &regions.by_name, &what).over(&regions.rules)
+            }
+            None => regions.rules.clone(),
+        };
+        let (chain, score, shed) = compile_policy(&mut self.cx, line, label, si)?;
+        let hash_prefix = si.hash_prefix.unwrap_or([24, 56]);
+        if hash_prefix[0] > 32 || hash_prefix[1] > 128 {
+            let msg = format!("service {label:?}: hash_prefix {hash_prefix:?} is beyond [32, 128]");
+            self.cx.err(line, msg);
+        }
+        let with_distances = chain.contains(&Step::Score) && score.distance > 0.0;
+        // Only a service that uses the zone's own rules can share a map with another.
+        let shareable = si.geo.is_none();
+        let map = shared.map_for(&regions.list, &sregions, &rules, with_distances, shareable);
+        self.place_service(line, label, &owner, si.explain_txt, tree, index);
+        Some(Service {
+            name: owner,
+            label: label.to_string(),
+            regions: shared.region_list(&sregions),
+            chain,
+            score,
+            shed,
+            hash_prefix: (hash_prefix[0], hash_prefix[1]),
+            explain_txt: si.explain_txt,
+            ttl: si.ttl,
+            degraded_ttl,
+            min_ttl: self.health.min_ttl,
+            answers: si.answers as usize,
+            all_down,
+            map,
+            rules,
+        })
+    }
+
+    /// The service's owner name: inside the zone, below the apex, holding no static data and
+    /// not at or below a delegation.
+    fn service_owner(&mut self, line: Option<usize>, label: &str, tree: &Tree) -> Option<Name> {
+        let owner = match resolve_name(label, &self.origin) {
+            Ok(n) => n,
+            Err(e) => {
+                self.cx.err(line, format!("service {label:?}: {e}"));
+                return None;
+            }
+        };
+        let lowner = LowerName::new(&owner);
+        let msg = if !self.lorigin.zone_of(&lowner) {
+            format!(
+                "service {label:?}: {owner} is outside the zone {}",
+                self.origin
+            )
+        } else if lowner == self.lorigin {
+            format!("service {label:?}: the apex holds the SOA and NS, it cannot be steered")
+        } else if let Some(node) = tree.nodes.get(&lowner)
+            && !node.rrsets.is_empty()
+        {
+            let types: Vec<String> = node.rrsets.iter().map(|r| r.rtype.to_string()).collect();
+            format!(
+                "{owner} is both a service and static data ({}): a name is one or the other",
+                types.join(", ")
+            )
+        } else if tree.cuts.iter().any(|c| c.zone_of(&lowner)) {
+            format!("service {label:?}: {owner} is at or below a delegation")
+        } else {
+            return Some(owner);
+        };
+        self.cx.err(line, msg);
+        None
+    }
+
+    /// The service's regions as indices: `regions` as listed (each once), or every region of
+    /// the zone. `None` when none is left.
+    fn service_regions(
+        &mut self,
+        line: Option<usize>,
+        label: &str,
+        si: &ServiceInput,
+        regions: &Regions,
+    ) -> Option<Vec<usize>> {
+        let mut sregions = Vec::new();
+        match &si.regions {
+            Some(list) => {
+                for r in list {
+                    match regions.by_name.get(r) {
+                        Some(&i) if !sregions.contains(&i) => sregions.push(i),
+                        Some(_) => self.cx.err(
+                            line,
+                            format!("service {label:?}: region {r:?} listed twice"),
+                        ),
+                        None => self
+                            .cx
+                            .err(line, format!("service {label:?}: unknown region {r:?}")),
+                    }
+                }
+            }
+            None => sregions.extend(0..regions.list.len()),
+        }
+        if sregions.is_empty() {
+            self.cx
+                .err(line, format!("service {label:?} has no regions"));
+            return None;
+        }
+        Some(sregions)
+    }
+
+    /// Checks `ttl` (at most a day), `answers` (at least 1) and `degraded_ttl` (at most `ttl`);
+    /// returns `degraded_ttl`, by default `ttl / 2`.
+    fn service_ttls(&mut self, line: Option<usize>, label: &str, si: &ServiceInput) -> u32 {
+        if si.ttl > 86_400 {
+            let msg = format!("service {label:?}: ttl {} is above 86400", si.ttl);
+            self.cx.err(line, msg);
+        }
+        if si.answers == 0 {
+            let msg = format!("service {label:?}: answers must be at least 1");
+            self.cx.err(line, msg);
+        }
+        let degraded_ttl = si.degraded_ttl.unwrap_or(si.ttl / 2);
+        if degraded_ttl > si.ttl {
+            let msg = format!(
+                "service {label:?}: degraded_ttl {degraded_ttl} is above ttl {}",
+                si.ttl
+            );
+            self.cx.err(line, msg);
+        }
+        degraded_ttl
+    }
+
+    /// `all_down`, with `fallback_region` or `fallback_cname` exactly when it is `fallback`.
+    fn all_down(
+        &mut self,
+        line: Option<usize>,
+        label: &str,
+        si: &ServiceInput,
+        region_idx: &HashMap<String, usize>,
+    ) -> Option<AllDown> {
+        let msg = match (si.all_down, &si.fallback_region, &si.fallback_cname) {
+            (AllDownInput::All, None, None) => return Some(AllDown::All),
+            (AllDownInput::First, None, None) => return Some(AllDown::First),
+            (AllDownInput::Nodata, None, None) => return Some(AllDown::NoData),
+            (AllDownInput::Fallback, Some(r), None) => match region_idx.get(r) {
+                Some(&i) => return Some(AllDown::Region(i)),
+                None => {
+                    format!("service {label:?}: fallback_region {r:?} is not a region of this zone")
+                }
+            },
+            (AllDownInput::Fallback, None, Some(c)) => match resolve_name(c, &self.origin) {
+                Ok(n) => return Some(AllDown::Cname(n)),
+                Err(e) => format!("service {label:?}: fallback_cname: {e}"),
+            },
+            (AllDownInput::Fallback, _, _) => format!(
+                "service {label:?}: all_down = \"fallback\" takes fallback_region or fallback_cname (one of them)"
+            ),
+            (_, _, _) => format!(
+                "service {label:?}: fallback_region/fallback_cname need all_down = \"fallback\""
+            ),
+        };
+        self.cx.err(line, msg);
+        None
+    }
+
+    /// Gives the service `services[index]` its node (and empty non-terminals above it), and
+    /// `_explain.<owner>` one when `explain_txt` is set. A service may not sit at or below a
+    /// DNAME, and its `_explain` name may not hold data.
+    fn place_service(
+        &mut self,
+        line: Option<usize>,
+        label: &str,
+        owner: &Name,
+        explain_txt: bool,
+        tree: &mut Tree,
+        index: usize,
+    ) {
+        let lowner = LowerName::new(owner);
+        if let Some(d) = tree.dnames.iter().find(|d| d.zone_of(&lowner)) {
+            let msg = format!("service {label:?} is at or below the DNAME at {d}");
+            self.cx.err(line, msg);
+        }
+        add_node(&mut tree.nodes, &lowner, &self.lorigin);
+        if let Some(node) = tree.nodes.get_mut(&lowner) {
+            node.service = Some(index);
+        }
+        if explain_txt {
+            // `_explain.<name>` is answered by the service; it must not collide with data.
+            if let Ok(n) = owner.prepend_label("_explain") {
+                let ln = LowerName::new(&n);
+                if tree.nodes.get(&ln).is_some_and(|n| !n.rrsets.is_empty()) {
+                    let msg = format!("service {label:?}: explain_txt, but {n} holds data");
+                    self.cx.err(line, msg);
+                }
+                add_node(&mut tree.nodes, &ln, &self.lorigin);
+            }
+        }
+    }
+
+    /// The zone, when no phase reported a mistake. RFC 2308 §3 sets the negative-answer SOA's
+    /// TTL: "the minimum of the MINIMUM field of the SOA record and the TTL of the SOA itself".
+    fn finish(
+        self,
+        soa: Record,
+        tree: Tree,
+        regions: Vec<Region>,
+        services: Vec<Service>,
+        expects: Vec<crate::zone::Expect>,
+    ) -> Result<Zone, Diagnostics> {
+        if !self.cx.diags.is_empty() {
+            return Err(self.cx.diags);
+        }
+        let minimum = match &soa.data {
+            RData::SOA(s) => s.minimum,
+            _ => soa.ttl,
+        };
+        let mut negative_soa = soa.clone();
+        negative_soa.ttl = soa.ttl.min(minimum);
+        let nodes = tree.nodes;
+        let has_cuts = nodes.iter().any(|(_, n)| n.cut);
+        let has_dnames = !tree.dnames.is_empty();
+        let max_labels = nodes.keys().map(|n| n.num_labels()).max().unwrap_or(0);
+        Ok(Zone {
+            origin: self.origin,
+            lower_origin: self.lorigin,
+            file: self.cx.file.to_path_buf(),
+            soa,
+            negative_soa,
+            nodes,
+            regions,
+            services,
+            expects,
+            has_cuts,
+            has_dnames,
+            max_labels,
+        })
+    }
+}
+
+/// Groups records into RRsets by owner (case-insensitively) and type.
+fn group_rrsets(recs: Vec<Sourced>) -> RrSets {
+    let mut sets = RrSets::new();
     for s in recs {
         let key = (
             LowerName::new(&s.record.name),
@@ -298,136 +957,20 @@ pub fn compile_zone_file_text(
         );
         sets.entry(key).or_default().push(s);
     }
+    sets
+}
 
-    // SOA: exactly one, at the apex.
-    let mut soa_record = None;
-    for ((name, t), list) in &sets {
-        if *t != u16::from(RecordType::SOA) {
-            continue;
-        }
-        let first = &list[0];
-        if *name != lorigin {
-            report(
-                &mut cx,
-                first,
-                format!("SOA at {} is not at the zone apex", first.record.name),
-            );
-        } else if list.len() > 1 {
-            report(
-                &mut cx,
-                &list[1],
-                "SOA given twice (zone file and master file?)".to_string(),
-            );
-        } else {
-            soa_record = Some(first.record.clone());
-        }
-    }
-    let Some(soa) = soa_record else {
-        cx.err(
-            Some(1),
-            format!("zone {origin} has no SOA ([soa] table or an SOA in master_file)"),
-        );
-        return Err(cx.diags);
-    };
-    if !sets.contains_key(&(lorigin.clone(), u16::from(RecordType::NS))) {
-        cx.err(
-            origin_line,
-            format!("zone {origin} has no NS records (ns = [...])"),
-        );
-    }
-
-    // CNAME: alone at its name, one record.
-    let mut names_with: HashMap<LowerName, Vec<RecordType>> = HashMap::new();
-    for (name, t) in sets.keys() {
-        names_with
-            .entry(name.clone())
-            .or_default()
-            .push(RecordType::from(*t));
-    }
-    for ((name, t), list) in &sets {
-        if *t != u16::from(RecordType::CNAME) {
-            continue;
-        }
-        let first = &list[0];
-        if list.len() > 1 {
-            report(
-                &mut cx,
-                &list[1],
-                format!("{} has more than one CNAME", first.record.name),
-            );
-        }
-        let others: Vec<String> = names_with[name]
-            .iter()
-            .filter(|t| **t != RecordType::CNAME)
-            .map(|t| t.to_string())
-            .collect();
-        if !others.is_empty() {
-            report(
-                &mut cx,
-                first,
-                format!(
-                    "CNAME at {} beside other data ({}): a CNAME must be alone at its name (RFC 1034 §3.6.2)",
-                    first.record.name,
-                    others.join(", ")
-                ),
-            );
-        }
-    }
-
-    // Delegations and occluded data.
-    let cuts: Vec<LowerName> = sets
-        .keys()
-        .filter(|(n, t)| *t == u16::from(RecordType::NS) && *n != lorigin)
+/// Owners of NS RRsets below the apex: the zone's delegations.
+fn delegation_cuts(sets: &RrSets, lorigin: &LowerName) -> Vec<LowerName> {
+    sets.keys()
+        .filter(|(n, t)| *t == u16::from(RecordType::NS) && n != lorigin)
         .map(|(n, _)| n.clone())
-        .collect();
-    for ((name, t), list) in &sets {
-        let rt = RecordType::from(*t);
-        for cut in &cuts {
-            let below = cut.zone_of(name) && name != cut;
-            let at_cut_not_ns = name == cut && !matches!(rt, RecordType::NS | RecordType::DS);
-            if (below || at_cut_not_ns) && !matches!(rt, RecordType::A | RecordType::AAAA) {
-                report(
-                    &mut cx,
-                    &list[0],
-                    format!(
-                        "{} {rt} is hidden by the delegation at {cut} (only glue A/AAAA may be there)",
-                        list[0].record.name
-                    ),
-                );
-            }
-        }
-    }
+        .collect()
+}
 
-    // DNAME (RFC 6672): one record, and nothing below its owner (names there are synthesised).
-    let dnames: Vec<LowerName> = sets
-        .iter()
-        .filter(|((_, t), _)| *t == u16::from(RecordType::DNAME))
-        .map(|((n, _), list)| {
-            if list.len() > 1 {
-                report(
-                    &mut cx,
-                    &list[1],
-                    format!("{} has more than one DNAME", list[0].record.name),
-                );
-            }
-            n.clone()
-        })
-        .collect();
-    for ((name, t), list) in &sets {
-        if let Some(d) = dnames.iter().find(|d| d.zone_of(name) && name != *d) {
-            report(
-                &mut cx,
-                &list[0],
-                format!(
-                    "{} {} is hidden by the DNAME at {d} (names below a DNAME are synthesised)",
-                    list[0].record.name,
-                    RecordType::from(*t)
-                ),
-            );
-        }
-    }
-
-    // Nodes.
+/// The node tree of the static data: one node per owner and empty non-terminal, each RRset with
+/// duplicates dropped and one TTL.
+fn build_nodes(sets: RrSets, lorigin: &LowerName, default_ttl: u32) -> HashMap<LowerName, Node> {
     let mut nodes: HashMap<LowerName, Node> = HashMap::new();
     for ((name, t), list) in sets {
         let rtype = RecordType::from(t);
@@ -445,376 +988,82 @@ pub fn compile_zone_file_text(
                 records.push(r);
             }
         }
-        add_node(&mut nodes, &name, &lorigin);
+        add_node(&mut nodes, &name, lorigin);
         if let Some(node) = nodes.get_mut(&name) {
-            node.cut |= rtype == RecordType::NS && name != lorigin;
+            node.cut |= rtype == RecordType::NS && name != *lorigin;
             node.rrsets.push(RrSet { rtype, records });
         }
     }
+    nodes
+}
 
-    // Regions.
-    let mut regions: Vec<Region> = Vec::new();
-    let mut region_idx: HashMap<String, usize> = HashMap::new();
-    for (name, r) in &input.regions {
-        let line = cx.line(r.span());
-        let ri = r.get_ref();
-        let mut ok = true;
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            cx.err(
-                line,
-                format!("region name {name:?}: use letters, digits, '-' and '_'"),
-            );
-            ok = false;
-        }
-        let [lat, lon] = ri.location;
-        if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
-            cx.err(line, format!("region {name:?}: location [{lat}, {lon}] is not [latitude -90..90, longitude -180..180]"));
-            ok = false;
-        }
-        let mut vips: Vec<IpAddr> = Vec::new();
-        for v in &ri.vips {
-            match v.trim().parse::<IpAddr>() {
-                Ok(a) if vips.contains(&a) => {
-                    cx.err(line, format!("region {name:?}: VIP {a} listed twice"));
-                    ok = false;
-                }
-                Ok(a) => vips.push(a),
-                Err(_) => {
-                    cx.err(
-                        line,
-                        format!("region {name:?}: VIP {v:?} is not an IP address"),
-                    );
-                    ok = false;
-                }
-            }
-        }
-        if ri.vips.is_empty() {
-            cx.err(line, format!("region {name:?} has no VIP"));
-            ok = false;
-        }
-        if vips.len() > 64 {
-            cx.err(
-                line,
-                format!("region {name:?} has {} VIPs; at most 64", vips.len()),
-            );
-            ok = false;
-        }
-        let min_vips_up = ri.min_vips_up.unwrap_or(1) as usize;
-        if min_vips_up == 0 || min_vips_up > vips.len().max(1) {
-            cx.err(
-                line,
-                format!(
-                    "region {name:?}: min_vips_up {min_vips_up} must be 1–{}",
-                    vips.len().max(1)
-                ),
-            );
-            ok = false;
-        }
-        let probes = match compile_probes(
-            name,
-            ri.probe.as_ref(),
-            &ri.vip_probes,
-            &vips,
-            &health.probe,
-        ) {
-            Ok(p) => p,
-            Err(e) => {
-                cx.err(line, e);
-                ok = false;
-                Vec::new()
-            }
-        };
-        if !(ri.bias.is_finite() && (-99.0..=99.0).contains(&ri.bias)) {
-            cx.err(
-                line,
-                format!("region {name:?}: bias {} is outside −99…99", ri.bias),
-            );
-            ok = false;
-        }
-        if !(1..=65535).contains(&ri.weight) {
-            cx.err(
-                line,
-                format!("region {name:?}: weight {} is outside 1–65535", ri.weight),
-            );
-            ok = false;
-        }
-        if !ri.cost.is_finite() || ri.cost < 0.0 {
-            cx.err(
-                line,
-                format!("region {name:?}: cost {} must be a number ≥ 0", ri.cost),
-            );
-            ok = false;
-        }
-        if ok {
-            region_idx.insert(name.clone(), regions.len());
-            regions.push(Region {
-                name: name.clone(),
-                id: region_base + regions.len(),
-                lat,
-                lon,
-                vips,
-                weight: ri.weight,
-                cost: ri.cost,
-                backup: ri.backup,
-                bias: ri.bias,
-                seed: hash::name_seed(name),
-                probes,
-                min_vips_up,
-            });
+/// Where services' geo maps go (a service's `map` indexes `out`), and what later services of the
+/// zone may reuse.
+struct SharedMaps<'m> {
+    geo: Option<&'m GeoDb>,
+    out: &'m mut Vec<Arc<GeoMap>>,
+    /// Services with the same regions and the zone's geo rules share one map: a zone with
+    /// thousands of steered names over one region set reads the database once.
+    by_regions: HashMap<(Vec<usize>, bool), usize>,
+    /// One allocation per distinct region list.
+    region_lists: HashMap<Vec<usize>, Arc<[usize]>>,
+}
+
+impl<'m> SharedMaps<'m> {
+    fn new(geo: Option<&'m GeoDb>, out: &'m mut Vec<Arc<GeoMap>>) -> Self {
+        Self {
+            geo,
+            out,
+            by_regions: HashMap::new(),
+            region_lists: HashMap::new(),
         }
     }
 
-    let zone_rules = match &input.geo {
-        Some(g) => {
-            let line = cx.line(g.span());
-            compile_rules(&mut cx, line, g.get_ref(), &region_idx, "geo")
-        }
-        None => GeoRules::default(),
-    };
-
-    // Services.
-    let mut services: Vec<Service> = Vec::new();
-    // Services with the same regions and the zone's geo rules share one map: a zone with
-    // thousands of steered names over one region set reads the database once.
-    let mut shared_maps: HashMap<(Vec<usize>, bool), usize> = HashMap::new();
-    let mut shared_regions: HashMap<Vec<usize>, Arc<[usize]>> = HashMap::new();
-    for (label, s) in &input.services {
-        let line = cx.line(s.span());
-        let si = s.get_ref();
-        let owner = match resolve_name(label, &origin) {
-            Ok(n) => n,
-            Err(e) => {
-                cx.err(line, format!("service {label:?}: {e}"));
-                continue;
-            }
-        };
-        let lowner = LowerName::new(&owner);
-        if !lorigin.zone_of(&lowner) {
-            cx.err(
-                line,
-                format!("service {label:?}: {owner} is outside the zone {origin}"),
-            );
-            continue;
-        }
-        if lowner == lorigin {
-            cx.err(
-                line,
-                format!("service {label:?}: the apex holds the SOA and NS, it cannot be steered"),
-            );
-            continue;
-        }
-        if let Some(node) = nodes.get(&lowner)
-            && !node.rrsets.is_empty()
-        {
-            let types: Vec<String> = node.rrsets.iter().map(|r| r.rtype.to_string()).collect();
-            cx.err(
-                line,
-                format!(
-                    "{owner} is both a service and static data ({}): a name is one or the other",
-                    types.join(", ")
-                ),
-            );
-            continue;
-        }
-        if cuts.iter().any(|c| c.zone_of(&lowner)) {
-            cx.err(
-                line,
-                format!("service {label:?}: {owner} is at or below a delegation"),
-            );
-            continue;
-        }
-        let mut sregions = Vec::new();
-        match &si.regions {
-            Some(list) => {
-                for r in list {
-                    match region_idx.get(r) {
-                        Some(&i) if !sregions.contains(&i) => sregions.push(i),
-                        Some(_) => cx.err(
-                            line,
-                            format!("service {label:?}: region {r:?} listed twice"),
-                        ),
-                        None => cx.err(line, format!("service {label:?}: unknown region {r:?}")),
-                    }
-                }
-            }
-            None => sregions.extend(0..regions.len()),
-        }
-        if sregions.is_empty() {
-            cx.err(line, format!("service {label:?} has no regions"));
-            continue;
-        }
-        if si.ttl > 86_400 {
-            cx.err(
-                line,
-                format!("service {label:?}: ttl {} is above 86400", si.ttl),
-            );
-        }
-        if si.answers == 0 {
-            cx.err(
-                line,
-                format!("service {label:?}: answers must be at least 1"),
-            );
-        }
-        let degraded_ttl = si.degraded_ttl.unwrap_or(si.ttl / 2);
-        if degraded_ttl > si.ttl {
-            cx.err(
-                line,
-                format!(
-                    "service {label:?}: degraded_ttl {degraded_ttl} is above ttl {}",
-                    si.ttl
-                ),
-            );
-        }
-        let all_down = match (si.all_down, &si.fallback_region, &si.fallback_cname) {
-            (AllDownInput::All, None, None) => AllDown::All,
-            (AllDownInput::First, None, None) => AllDown::First,
-            (AllDownInput::Nodata, None, None) => AllDown::NoData,
-            (AllDownInput::Fallback, Some(r), None) => {
-                match region_idx.get(r) {
-                    Some(&i) => AllDown::Region(i),
-                    None => {
-                        cx.err(line, format!("service {label:?}: fallback_region {r:?} is not a region of this zone"));
-                        continue;
-                    }
-                }
-            }
-            (AllDownInput::Fallback, None, Some(c)) => match resolve_name(c, &origin) {
-                Ok(n) => AllDown::Cname(n),
-                Err(e) => {
-                    cx.err(line, format!("service {label:?}: fallback_cname: {e}"));
-                    continue;
-                }
-            },
-            (AllDownInput::Fallback, _, _) => {
-                cx.err(line, format!("service {label:?}: all_down = \"fallback\" takes fallback_region or fallback_cname (one of them)"));
-                continue;
-            }
-            (_, _, _) => {
-                cx.err(line, format!("service {label:?}: fallback_region/fallback_cname need all_down = \"fallback\""));
-                continue;
-            }
-        };
-        let rules = match &si.geo {
-            Some(g) => compile_rules(
-                &mut cx,
-                line,
-                g,
-                &region_idx,
-                &format!("services.{label}.geo"),
-            )
-            .over(&zone_rules),
-            None => zone_rules.clone(),
-        };
-        let Some((chain, score, shed)) = compile_policy(&mut cx, line, label, si) else {
-            continue;
-        };
-        let hash_prefix = si.hash_prefix.unwrap_or([24, 56]);
-        if hash_prefix[0] > 32 || hash_prefix[1] > 128 {
-            cx.err(
-                line,
-                format!("service {label:?}: hash_prefix {hash_prefix:?} is beyond [32, 128]"),
-            );
-        }
-        let sites: Vec<Site> = sregions
+    /// The index in `out` of a map placing clients among `chosen` (indices into `all`) by
+    /// `rules`: a new one, or, when `shareable`, the one an earlier service built for the
+    /// same regions.
+    fn map_for(
+        &mut self,
+        all: &[Region],
+        chosen: &[usize],
+        rules: &GeoRules,
+        with_distances: bool,
+        shareable: bool,
+    ) -> usize {
+        let sites: Vec<Site> = chosen
             .iter()
             .map(|&i| Site {
                 index: i,
-                lat: regions[i].lat,
-                lon: regions[i].lon,
-                bias: regions[i].bias,
+                lat: all[i].lat,
+                lon: all[i].lon,
+                bias: all[i].bias,
             })
             .collect();
-        let with_distances = chain.contains(&Step::Score) && score.distance > 0.0;
+        let (geo, out) = (self.geo, &mut *self.out);
         let mut build = || {
-            maps.push(Arc::new(GeoMap::build(geo, &sites, &rules, with_distances)));
-            maps.len() - 1
+            out.push(Arc::new(GeoMap::build(geo, &sites, rules, with_distances)));
+            out.len() - 1
         };
-        let map = if si.geo.is_none() {
-            *shared_maps
-                .entry((sregions.clone(), with_distances))
+        if shareable {
+            *self
+                .by_regions
+                .entry((chosen.to_vec(), with_distances))
                 .or_insert_with(build)
         } else {
             build()
-        };
-        if let Some(d) = dnames.iter().find(|d| d.zone_of(&lowner)) {
-            cx.err(
-                line,
-                format!("service {label:?} is at or below the DNAME at {d}"),
-            );
         }
-        add_node(&mut nodes, &lowner, &lorigin);
-        if let Some(node) = nodes.get_mut(&lowner) {
-            node.service = Some(services.len());
-        }
-        if si.explain_txt {
-            // `_explain.<name>` is answered by the service; it must not collide with data.
-            if let Ok(n) = owner.prepend_label("_explain") {
-                let ln = LowerName::new(&n);
-                if nodes.get(&ln).is_some_and(|n| !n.rrsets.is_empty()) {
-                    cx.err(
-                        line,
-                        format!("service {label:?}: explain_txt, but {n} holds data"),
-                    );
-                }
-                add_node(&mut nodes, &ln, &lorigin);
-            }
-        }
-        services.push(Service {
-            name: owner,
-            label: label.clone(),
-            regions: shared_regions
-                .entry(sregions.clone())
-                .or_insert_with(|| sregions.as_slice().into())
-                .clone(),
-            chain,
-            score,
-            shed,
-            hash_prefix: (hash_prefix[0], hash_prefix[1]),
-            explain_txt: si.explain_txt,
-            ttl: si.ttl,
-            degraded_ttl,
-            min_ttl: health.min_ttl,
-            answers: si.answers as usize,
-            all_down,
-            map,
-            rules,
-        });
     }
 
-    let expects = compile_expects(&mut cx, &input.expect, &origin, &services, &region_idx);
-
-    if !cx.diags.is_empty() {
-        return Err(cx.diags);
+    /// `chosen` as a shared list, one allocation per distinct list.
+    fn region_list(&mut self, chosen: &[usize]) -> Arc<[usize]> {
+        self.region_lists
+            .entry(chosen.to_vec())
+            .or_insert_with(|| chosen.into())
+            .clone()
     }
-    let minimum = match &soa.data {
-        RData::SOA(s) => s.minimum,
-        _ => soa.ttl,
-    };
-    let mut negative_soa = soa.clone();
-    negative_soa.ttl = soa.ttl.min(minimum);
-    let has_cuts = nodes.iter().any(|(_, n)| n.cut);
-    let has_dnames = !dnames.is_empty();
-    let max_labels = nodes.keys().map(|n| n.num_labels()).max().unwrap_or(0);
-    Ok(Zone {
-        origin,
-        lower_origin: lorigin,
-        file: file.to_path_buf(),
-        soa,
-        negative_soa,
-        nodes,
-        regions,
-        services,
-        expects,
-        has_cuts,
-        has_dnames,
-        max_labels,
-    })
 }
 
+/// Reports `msg` at the record's line, in its own file when it came from a master file.
 fn report(cx: &mut Ctx<'_>, s: &Sourced, msg: String) {
     match &s.file {
         Some(f) => cx.diags.push(Diagnostic::new(f, s.line, msg)),
@@ -912,18 +1161,8 @@ fn compile_rules(
     region_idx: &HashMap<String, usize>,
     what: &str,
 ) -> GeoRules {
-    let list = |cx: &mut Ctx<'_>, key: &str, names: &[String]| -> Vec<usize> {
-        let mut out = Vec::new();
-        for n in names {
-            match region_idx.get(n) {
-                Some(&i) => out.push(i),
-                None => cx.err(line, format!("{what}: {key}: unknown region {n:?}")),
-            }
-        }
-        if names.is_empty() {
-            cx.err(line, format!("{what}: {key}: empty region list"));
-        }
-        out
+    let list = |cx: &mut Ctx<'_>, key: &str, names: &[String]| {
+        rule_regions(cx, line, what, key, names, region_idx)
     };
     let mut rules = GeoRules::default();
     for (net, names) in &g.networks {
@@ -970,28 +1209,64 @@ fn compile_rules(
         rules.continents.insert(crate::geo::db_code(&up), l);
     }
     if let Some(d) = &g.default {
-        rules.default = match (&d.location, &d.regions) {
-            (Some(_), Some(_)) => {
-                cx.err(
-                    line,
-                    format!("{what}: default takes location or regions, not both"),
-                );
-                GeoDefault::ListedOrder
-            }
-            (Some([lat, lon]), None) => {
-                if !(-90.0..=90.0).contains(lat) || !(-180.0..=180.0).contains(lon) {
-                    cx.err(
-                        line,
-                        format!("{what}: default location [{lat}, {lon}] is out of range"),
-                    );
-                }
-                GeoDefault::Location(*lat, *lon)
-            }
-            (None, Some(names)) => GeoDefault::Regions(list(cx, "default", names)),
-            (None, None) => GeoDefault::ListedOrder,
-        };
+        rules.default = geo_default(cx, line, what, d, region_idx);
     }
     rules
+}
+
+/// The region indices of `names` (the list under `key` in `what`), reporting unknown names and
+/// an empty list.
+fn rule_regions(
+    cx: &mut Ctx<'_>,
+    line: Option<usize>,
+    what: &str,
+    key: &str,
+    names: &[String],
+    region_idx: &HashMap<String, usize>,
+) -> Vec<usize> {
+    let mut out = Vec::new();
+    for n in names {
+        match region_idx.get(n) {
+            Some(&i) => out.push(i),
+            None => cx.err(line, format!("{what}: {key}: unknown region {n:?}")),
+        }
+    }
+    if names.is_empty() {
+        cx.err(line, format!("{what}: {key}: empty region list"));
+    }
+    out
+}
+
+/// `default`: a location, a region list, or neither (the regions in listed order).
+fn geo_default(
+    cx: &mut Ctx<'_>,
+    line: Option<usize>,
+    what: &str,
+    d: &super::zonefile::GeoDefaultInput,
+    region_idx: &HashMap<String, usize>,
+) -> GeoDefault {
+    match (&d.location, &d.regions) {
+        (Some(_), Some(_)) => {
+            cx.err(
+                line,
+                format!("{what}: default takes location or regions, not both"),
+            );
+            GeoDefault::ListedOrder
+        }
+        (Some([lat, lon]), None) => {
+            if !(-90.0..=90.0).contains(lat) || !(-180.0..=180.0).contains(lon) {
+                cx.err(
+                    line,
+                    format!("{what}: default location [{lat}, {lon}] is out of range"),
+                );
+            }
+            GeoDefault::Location(*lat, *lon)
+        }
+        (None, Some(names)) => {
+            GeoDefault::Regions(rule_regions(cx, line, what, "default", names, region_idx))
+        }
+        (None, None) => GeoDefault::ListedOrder,
+    }
 }
 
 /// Compiles a region's probes: server defaults < the region's `probe` < the VIP's `vip_probes`.
@@ -1048,44 +1323,78 @@ fn compile_probes(
 }
 
 /// The service's chain: explicit `chain`, or the policy's standard one (plus `shed` when
-/// `shed_load` is set); with its score weights and shedding watermarks.
+/// `shed_load` is set); with its score weights and shedding watermarks. `None` after reporting
+/// a mistake. The checks on an explicit chain's shape run only when everything else is valid.
 fn compile_policy(
     cx: &mut Ctx<'_>,
     line: Option<usize>,
     label: &str,
     si: &super::zonefile::ServiceInput,
 ) -> Option<(Vec<Step>, ScoreWeights, Option<Shed>)> {
-    let mut ok = true;
     let shed = match si.shed_load {
-        Some(sh) => {
-            if !(sh.low.is_finite() && sh.high.is_finite() && 0.0 <= sh.low && sh.low < sh.high) {
-                cx.err(
-                    line,
-                    format!(
-                        "service {label:?}: shed_load needs 0 ≤ low < high (got {} and {})",
-                        sh.low, sh.high
-                    ),
-                );
-                ok = false;
-            }
-            let spill = sh.spill.unwrap_or(3);
-            if spill == 0 {
-                cx.err(
-                    line,
-                    format!("service {label:?}: shed_load.spill must be at least 1"),
-                );
-                ok = false;
-            }
-            Some(Shed {
-                low: sh.low,
-                high: sh.high,
-                spill,
-            })
-        }
-        None => None,
+        Some(sh) => compile_shed(cx, line, label, sh).map(Some),
+        None => Some(None),
     };
+    let score = compile_score(cx, line, label, si.score);
+    let explicit = si
+        .chain
+        .as_ref()
+        .map(|names| parse_chain(cx, line, label, names));
+    let (Some(shed), Some(score)) = (shed, score) else {
+        return None;
+    };
+    let chain = match explicit {
+        Some(chain) => {
+            let chain = chain?;
+            check_chain(cx, line, label, &chain, shed.is_some()).then_some(chain)?
+        }
+        None => standard_chain(si.policy, shed.is_some()),
+    };
+    Some((chain, score, shed))
+}
+
+/// `shed_load`: 0 ≤ low < high, and `spill` (default 3) at least 1.
+fn compile_shed(
+    cx: &mut Ctx<'_>,
+    line: Option<usize>,
+    label: &str,
+    sh: super::zonefile::ShedInput,
+) -> Option<Shed> {
+    let mut ok = true;
+    if !(sh.low.is_finite() && sh.high.is_finite() && 0.0 <= sh.low && sh.low < sh.high) {
+        cx.err(
+            line,
+            format!(
+                "service {label:?}: shed_load needs 0 ≤ low < high (got {} and {})",
+                sh.low, sh.high
+            ),
+        );
+        ok = false;
+    }
+    let spill = sh.spill.unwrap_or(3);
+    if spill == 0 {
+        cx.err(
+            line,
+            format!("service {label:?}: shed_load.spill must be at least 1"),
+        );
+        ok = false;
+    }
+    ok.then_some(Shed {
+        low: sh.low,
+        high: sh.high,
+        spill,
+    })
+}
+
+/// `score`, over the default weights; every weight a number ≥ 0.
+fn compile_score(
+    cx: &mut Ctx<'_>,
+    line: Option<usize>,
+    label: &str,
+    input: Option<super::zonefile::ScoreInput>,
+) -> Option<ScoreWeights> {
     let d = ScoreWeights::default();
-    let score = match si.score {
+    let score = match input {
         Some(s) => ScoreWeights {
             distance: s.distance.unwrap_or(d.distance),
             latency: s.latency.unwrap_or(d.latency),
@@ -1094,6 +1403,7 @@ fn compile_policy(
         },
         None => d,
     };
+    let mut ok = true;
     for (k, v) in [
         ("distance", score.distance),
         ("latency", score.latency),
@@ -1108,58 +1418,78 @@ fn compile_policy(
             ok = false;
         }
     }
-    let chain = match &si.chain {
-        Some(names) => {
-            let mut chain = Vec::new();
-            for n in names {
-                match Step::parse(n) {
-                    Some(s) => chain.push(s),
-                    None => {
-                        cx.err(line, format!("service {label:?}: unknown chain step {n:?} (geo, priority, eligible, weighted, score, shed, sticky)"));
-                        ok = false;
-                    }
-                }
+    ok.then_some(score)
+}
+
+/// An explicit `chain`, step by step; `None` after reporting every unknown step.
+fn parse_chain(
+    cx: &mut Ctx<'_>,
+    line: Option<usize>,
+    label: &str,
+    names: &[String],
+) -> Option<Vec<Step>> {
+    let mut ok = true;
+    let mut chain = Vec::new();
+    for n in names {
+        match Step::parse(n) {
+            Some(s) => chain.push(s),
+            None => {
+                cx.err(line, format!("service {label:?}: unknown chain step {n:?} (geo, priority, eligible, weighted, score, shed, sticky)"));
+                ok = false;
             }
-            if ok {
-                if !matches!(chain.first(), Some(Step::Geo | Step::Priority)) {
-                    cx.err(
-                        line,
-                        format!(
-                            "service {label:?}: the chain must start with \"geo\" or \"priority\""
-                        ),
-                    );
-                    ok = false;
-                }
-                if chain.iter().filter(|s| **s == Step::Eligible).count() != 1 {
-                    cx.err(
-                        line,
-                        format!("service {label:?}: the chain must contain \"eligible\" once"),
-                    );
-                    ok = false;
-                }
-                if chain.contains(&Step::Shed) && shed.is_none() {
-                    cx.err(line, format!("service {label:?}: a \"shed\" step needs shed_load = {{ low = …, high = … }}"));
-                    ok = false;
-                }
-            }
-            chain
         }
-        None => {
-            use super::zonefile::PolicyInput as P;
-            let mut chain = match si.policy {
-                P::Proximity => vec![Step::Geo, Step::Eligible],
-                P::Priority | P::Failover => vec![Step::Priority, Step::Eligible],
-                P::Weighted => vec![Step::Geo, Step::Eligible, Step::Weighted],
-                P::Score => vec![Step::Geo, Step::Eligible, Step::Score],
-                P::Sticky => vec![Step::Geo, Step::Eligible, Step::Sticky],
-            };
-            if shed.is_some() {
-                chain.push(Step::Shed);
-            }
-            chain
-        }
+    }
+    ok.then_some(chain)
+}
+
+/// An explicit chain's shape: it starts with `geo` or `priority`, has `eligible` once, and has
+/// `shed` only when `shed_load` is set. False after reporting what is wrong.
+fn check_chain(
+    cx: &mut Ctx<'_>,
+    line: Option<usize>,
+    label: &str,
+    chain: &[Step],
+    has_shed: bool,
+) -> bool {
+    let mut ok = true;
+    if !matches!(chain.first(), Some(Step::Geo | Step::Priority)) {
+        cx.err(
+            line,
+            format!("service {label:?}: the chain must start with \"geo\" or \"priority\""),
+        );
+        ok = false;
+    }
+    if chain.iter().filter(|s| **s == Step::Eligible).count() != 1 {
+        cx.err(
+            line,
+            format!("service {label:?}: the chain must contain \"eligible\" once"),
+        );
+        ok = false;
+    }
+    if chain.contains(&Step::Shed) && !has_shed {
+        cx.err(
+            line,
+            format!("service {label:?}: a \"shed\" step needs shed_load = {{ low = …, high = … }}"),
+        );
+        ok = false;
+    }
+    ok
+}
+
+/// The chain a `policy` stands for, with `shed` appended when `shed_load` is set.
+fn standard_chain(policy: super::zonefile::PolicyInput, has_shed: bool) -> Vec<Step> {
+    use super::zonefile::PolicyInput as P;
+    let mut chain = match policy {
+        P::Proximity => vec![Step::Geo, Step::Eligible],
+        P::Priority | P::Failover => vec![Step::Priority, Step::Eligible],
+        P::Weighted => vec![Step::Geo, Step::Eligible, Step::Weighted],
+        P::Score => vec![Step::Geo, Step::Eligible, Step::Score],
+        P::Sticky => vec![Step::Geo, Step::Eligible, Step::Sticky],
     };
-    ok.then_some((chain, score, shed))
+    if has_shed {
+        chain.push(Step::Shed);
+    }
+    chain
 }
 
 fn compile_expects(

@@ -21,14 +21,19 @@ pub struct ServerConfigInput {
     /// Optional: without it every client gets the zone's `[geo.default]`.
     #[serde(default)]
     pub geodata: Option<String>,
+    /// `[dns]`: protocol limits, NSID and cookies.
     #[serde(default)]
     pub dns: DnsInput,
+    /// `[log]`: level, format and the query log.
     #[serde(default)]
     pub log: LogInput,
+    /// `[health]`: probe defaults, the override state file and health-aware TTLs.
     #[serde(default)]
     pub health: HealthInput,
+    /// `[admin]`: the HTTP API and zone directory watching.
     #[serde(default)]
     pub admin: AdminInput,
+    /// `[rrl]`: response rate limiting; absent means off.
     #[serde(default)]
     pub rrl: Option<RrlInput>,
 }
@@ -38,6 +43,8 @@ pub struct ServerConfigInput {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RrlInput {
+    /// Turns limiting on; the other keys are ignored (and not checked) while this is false.
+    /// Default false.
     #[serde(default)]
     pub enabled: bool,
     /// Responses per second per client network. Default 20.
@@ -189,11 +196,14 @@ impl Default for LogInput {
     }
 }
 
+/// `log.format`: how log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
+    /// Human-readable lines (`text`, the default).
     #[default]
     Text,
+    /// One JSON object per line (`json`), for log collectors.
     Json,
 }
 
@@ -213,20 +223,36 @@ fn default_log_level() -> String {
 /// The validated server config.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
+    /// The file this was read from; `<built-in>` for [`ServerConfig::for_zones`].
     pub file: PathBuf,
+    /// DNS listen addresses, each served over UDP and TCP. Never empty once validated.
     pub listen: Vec<SocketAddr>,
+    /// Directory of zone files, resolved against the config file's directory.
     pub zones_dir: PathBuf,
+    /// The MaxMind DB that locates clients, resolved like `zones_dir`; `None`: every client gets
+    /// its zone's `[geo.default]`.
     pub geodata: Option<PathBuf>,
+    /// Largest UDP response sent to an EDNS client, bytes (512–4096).
     pub udp_payload: u16,
+    /// How long a TCP connection may stay idle between queries (1–300 s).
     pub tcp_timeout: std::time::Duration,
+    /// DNS worker threads; 0 means one per CPU core.
     pub workers: usize,
+    /// The tracing filter (`info`, `gslbd=debug,info`…), already checked to parse.
     pub log_level: String,
+    /// Text or JSON log lines.
     pub log_format: LogFormat,
+    /// Log one line per query on target `gslbd::query`.
     pub query_log: bool,
+    /// `[health]` with its defaults filled in.
     pub health: HealthDefaults,
+    /// Where the admin HTTP server listens; `None`: no admin server.
     pub admin_listen: Option<SocketAddr>,
+    /// Bearer token for admin changes (at least 16 characters); `None`: changes are refused.
     pub admin_token: Option<String>,
+    /// Watch `zones_dir` and reload when it changes.
     pub watch: bool,
+    /// Limits on TCP clients.
     pub tcp_limits: TcpLimits,
     /// Response rate limiting, when enabled.
     pub rrl: Option<RrlConfig>,
@@ -241,9 +267,15 @@ pub struct ServerConfig {
 pub struct HealthDefaults {
     /// Probe defaults laid under every zone file probe.
     pub probe: super::zonefile::ProbeInput,
+    /// Where operator overrides persist, resolved against the config file's directory;
+    /// `None`: overrides do not survive a restart.
     pub state_file: Option<PathBuf>,
+    /// Lowest TTL a health-aware TTL cap may produce, seconds (at most 3600); copied into
+    /// every service.
     pub min_ttl: u32,
+    /// Half-life of the RTT moving average (0.1–3600 s).
     pub rtt_half_life: std::time::Duration,
+    /// Random jitter of each probe interval, as a fraction of it (0–0.5).
     pub jitter: f64,
 }
 
@@ -293,67 +325,130 @@ pub fn load_server_config(file: &Path) -> Result<ServerConfig, Diagnostics> {
 }
 
 /// Parses and validates server config text (`file` names it in errors).
+///
+/// Two rounds, as before the split: the checks that cannot depend on each other (listen, `[dns]`
+/// ranges, `[log]`, `[health]`) all report together; then admin, RRL, TCP limits, NSID and
+/// cookies stop at their first mistake, in that order.
 pub fn parse_server_config(file: &Path, text: &str) -> Result<ServerConfig, Diagnostics> {
     let input: ServerConfigInput =
         toml::from_str(text).map_err(|e| Diagnostics(vec![from_toml_error(file, text, &e)]))?;
-    let mut diags = Diagnostics::default();
     let base = file.parent().unwrap_or(Path::new("."));
-    let resolve = |p: &str| -> PathBuf {
-        let p = Path::new(p);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            base.join(p)
-        }
+    let resolve = |p: &str| resolve_path(base, p);
+
+    let mut diags = Diagnostics::default();
+    let listen = check_listen(file, text, &input.listen, &mut diags);
+    check_dns_ranges(file, &input.dns, &mut diags);
+    check_log(file, &input.log, &mut diags);
+    let health = check_health(file, &input.health, resolve, &mut diags);
+    // `health` is `None` only when it reported a mistake, so `diags` is not empty then.
+    let (true, Some(health)) = (diags.is_empty(), health) else {
+        return Err(diags);
     };
 
-    let listen_line = line_of(text, input.listen.span().start);
-    let mut listen = Vec::new();
-    for a in input.listen.get_ref() {
+    let at_file = |msg: String| Diagnostics::one(file, None, msg);
+    let admin_listen = admin_listen(&input.admin).map_err(at_file)?;
+    let admin_token = admin_token(&input.admin, resolve).map_err(at_file)?;
+    let rrl = rrl_config(input.rrl.as_ref()).map_err(at_file)?;
+    let tcp_limits = tcp_limits(&input.dns).map_err(at_file)?;
+    let nsid = nsid(input.dns.nsid.as_deref()).map_err(at_file)?;
+    let cookie_secrets = cookie_secrets(&input.dns).map_err(at_file)?;
+    Ok(ServerConfig {
+        file: file.to_path_buf(),
+        listen,
+        zones_dir: resolve(&input.zones),
+        geodata: input.geodata.as_deref().map(resolve),
+        udp_payload: input.dns.udp_payload,
+        tcp_timeout: std::time::Duration::from_secs(input.dns.tcp_timeout),
+        workers: input.dns.workers,
+        log_level: input.log.level,
+        log_format: input.log.format,
+        query_log: input.log.query_log,
+        health,
+        admin_listen,
+        admin_token,
+        watch: input.admin.watch.unwrap_or(true),
+        tcp_limits,
+        rrl,
+        nsid,
+        cookie_secrets,
+    })
+}
+
+/// `p` as written when absolute, else relative to `base` (the config file's directory).
+fn resolve_path(base: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+/// `listen`: every address `IP:port`, and at least one. Mistakes name the `listen` line.
+fn check_listen(
+    file: &Path,
+    text: &str,
+    listen: &Spanned<Vec<String>>,
+    diags: &mut Diagnostics,
+) -> Vec<SocketAddr> {
+    let line = line_of(text, listen.span().start);
+    let mut out = Vec::new();
+    for a in listen.get_ref() {
         match a.parse::<SocketAddr>() {
-            Ok(sa) => listen.push(sa),
+            Ok(sa) => out.push(sa),
             Err(_) => diags.push(super::Diagnostic::new(
                 file,
-                Some(listen_line),
+                Some(line),
                 format!("listen address {a:?} is not IP:port (IPv6 as [addr]:port)"),
             )),
         }
     }
-    if input.listen.get_ref().is_empty() {
-        diags.push(super::Diagnostic::new(
-            file,
-            Some(listen_line),
-            "listen is empty",
-        ));
+    if listen.get_ref().is_empty() {
+        diags.push(super::Diagnostic::new(file, Some(line), "listen is empty"));
     }
-    if !(512..=4096).contains(&input.dns.udp_payload) {
+    out
+}
+
+/// `[dns]`: the UDP payload and TCP idle timeout ranges.
+fn check_dns_ranges(file: &Path, dns: &DnsInput, diags: &mut Diagnostics) {
+    if !(512..=4096).contains(&dns.udp_payload) {
         diags.push(super::Diagnostic::new(
             file,
             None,
-            format!(
-                "dns.udp_payload {} is outside 512–4096",
-                input.dns.udp_payload
-            ),
+            format!("dns.udp_payload {} is outside 512–4096", dns.udp_payload),
         ));
     }
-    if !(1..=300).contains(&input.dns.tcp_timeout) {
+    if !(1..=300).contains(&dns.tcp_timeout) {
         diags.push(super::Diagnostic::new(
             file,
             None,
             format!(
                 "dns.tcp_timeout {} is outside 1–300 seconds",
-                input.dns.tcp_timeout
+                dns.tcp_timeout
             ),
         ));
     }
-    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&input.log.level) {
+}
+
+/// `[log]`: the level must be a filter `tracing_subscriber` accepts.
+fn check_log(file: &Path, log: &LogInput, diags: &mut Diagnostics) {
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log.level) {
         diags.push(super::Diagnostic::new(
             file,
             None,
-            format!("log.level {:?} is not a valid filter: {e}", input.log.level),
+            format!("log.level {:?} is not a valid filter: {e}", log.level),
         ));
     }
-    let h = &input.health;
+}
+
+/// `[health]` with its defaults filled in, or `None` after reporting what is out of range.
+fn check_health(
+    file: &Path,
+    h: &HealthInput,
+    resolve: impl Fn(&str) -> PathBuf,
+    diags: &mut Diagnostics,
+) -> Option<HealthDefaults> {
+    let before = diags.len();
     let jitter = h.jitter.unwrap_or(0.1);
     if !(0.0..=0.5).contains(&jitter) {
         diags.push(super::Diagnostic::new(
@@ -381,158 +476,118 @@ pub fn parse_server_config(file: &Path, text: &str) -> Result<ServerConfig, Diag
     if let Err(e) = super::probe::check_defaults(&h.probe) {
         diags.push(super::Diagnostic::new(file, None, format!("health: {e}")));
     }
-    if !diags.is_empty() {
-        return Err(diags);
-    }
-    let admin_listen = match &input.admin.listen {
-        Some(a) => match a.parse::<SocketAddr>() {
-            Ok(sa) => Some(sa),
-            Err(_) => {
-                return Err(Diagnostics::one(
-                    file,
-                    None,
-                    format!("admin.listen {a:?} is not IP:port"),
-                ));
-            }
-        },
-        None => None,
-    };
-    let admin_token = match (&input.admin.token, &input.admin.token_file) {
-        (Some(t), None) => Some(t.trim().to_string()),
-        (None, Some(f)) => match std::fs::read_to_string(resolve(f)) {
-            Ok(t) => t.lines().next().map(|l| l.trim().to_string()),
-            Err(e) => {
-                return Err(Diagnostics::one(
-                    file,
-                    None,
-                    format!("admin.token_file {f}: {e}"),
-                ));
-            }
-        },
-        (Some(_), Some(_)) => {
-            return Err(Diagnostics::one(
-                file,
-                None,
-                "admin: token or token_file, not both",
-            ));
-        }
-        (None, None) => None,
-    };
-    if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
-        return Err(Diagnostics::one(
-            file,
-            None,
-            "admin.token must be at least 16 characters",
-        ));
-    }
-    let rrl = match &input.rrl {
-        Some(r) if r.enabled => {
-            let mut exempt = Vec::new();
-            for e in &r.exempt {
-                match e.parse::<ipnet::IpNet>() {
-                    Ok(n) => exempt.push(n.trunc()),
-                    Err(_) => {
-                        return Err(Diagnostics::one(
-                            file,
-                            None,
-                            format!("rrl.exempt {e:?} is not a CIDR network"),
-                        ));
-                    }
-                }
-            }
-            let [p4, p6] = r.prefix.unwrap_or([24, 56]);
-            if p4 > 32 || p6 > 128 {
-                return Err(Diagnostics::one(
-                    file,
-                    None,
-                    format!("rrl.prefix [{p4}, {p6}] is beyond [32, 128]"),
-                ));
-            }
-            let rate = r.responses_per_second.unwrap_or(20);
-            if rate == 0 {
-                return Err(Diagnostics::one(
-                    file,
-                    None,
-                    "rrl.responses_per_second must be at least 1",
-                ));
-            }
-            Some(RrlConfig {
-                responses_per_second: rate,
-                slip: r.slip.unwrap_or(2),
-                ipv4_prefix: p4,
-                ipv6_prefix: p6,
-                exempt,
-            })
-        }
-        _ => None,
-    };
-    if input.dns.tcp_max_connections == 0
-        || input.dns.tcp_max_per_source == 0
-        || input.dns.tcp_max_queries == 0
-    {
-        return Err(Diagnostics::one(
-            file,
-            None,
-            "dns.tcp_max_connections, tcp_max_per_source and tcp_max_queries must be at least 1",
-        ));
-    }
-    let nsid = match input.dns.nsid.as_deref() {
-        None => None,
-        Some("hostname") => Some(hostname().into_bytes()),
-        Some(s) if s.is_empty() || s.len() > 512 => {
-            return Err(Diagnostics::one(
-                file,
-                None,
-                "dns.nsid must be 1 to 512 bytes (or \"hostname\")",
-            ));
-        }
-        Some(s) => Some(s.as_bytes().to_vec()),
-    };
-    let mut secrets = Vec::new();
-    for s in &input.dns.cookie_secrets {
-        match parse_secret(s) {
-            Some(k) => secrets.push(k),
-            None => {
-                return Err(Diagnostics::one(
-                    file,
-                    None,
-                    "dns.cookie_secrets: each secret is 32 hex digits (16 bytes)",
-                ));
-            }
-        }
-    }
-    let cookie_secrets = input.dns.cookies.then_some(secrets);
-    let health = HealthDefaults {
+    // Only a checked half-life reaches `from_secs_f64`, which panics on negative or huge input.
+    (diags.len() == before).then(|| HealthDefaults {
         probe: h.probe.clone(),
         state_file: h.state_file.as_deref().map(resolve),
         min_ttl,
         rtt_half_life: std::time::Duration::from_secs_f64(half_life),
         jitter,
-    };
-    Ok(ServerConfig {
-        file: file.to_path_buf(),
-        listen,
-        zones_dir: resolve(&input.zones),
-        geodata: input.geodata.as_deref().map(resolve),
-        udp_payload: input.dns.udp_payload,
-        tcp_timeout: std::time::Duration::from_secs(input.dns.tcp_timeout),
-        workers: input.dns.workers,
-        log_level: input.log.level,
-        log_format: input.log.format,
-        query_log: input.log.query_log,
-        health,
-        admin_listen,
-        admin_token,
-        watch: input.admin.watch.unwrap_or(true),
-        tcp_limits: TcpLimits {
-            max_connections: input.dns.tcp_max_connections,
-            max_per_source: input.dns.tcp_max_per_source,
-            max_queries: input.dns.tcp_max_queries,
-        },
-        rrl,
-        nsid,
-        cookie_secrets,
     })
+}
+
+/// `admin.listen`, when set, as `IP:port`.
+fn admin_listen(admin: &AdminInput) -> Result<Option<SocketAddr>, String> {
+    match &admin.listen {
+        Some(a) => match a.parse::<SocketAddr>() {
+            Ok(sa) => Ok(Some(sa)),
+            Err(_) => Err(format!("admin.listen {a:?} is not IP:port")),
+        },
+        None => Ok(None),
+    }
+}
+
+/// The admin token from `admin.token` or the first line of `admin.token_file` (one of them),
+/// trimmed; at least 16 characters.
+fn admin_token(
+    admin: &AdminInput,
+    resolve: impl Fn(&str) -> PathBuf,
+) -> Result<Option<String>, String> {
+    let token = match (&admin.token, &admin.token_file) {
+        (Some(t), None) => Some(t.trim().to_string()),
+        (None, Some(f)) => match std::fs::read_to_string(resolve(f)) {
+            Ok(t) => t.lines().next().map(|l| l.trim().to_string()),
+            Err(e) => return Err(format!("admin.token_file {f}: {e}")),
+        },
+        (Some(_), Some(_)) => return Err("admin: token or token_file, not both".into()),
+        (None, None) => None,
+    };
+    if token.as_ref().is_some_and(|t| t.len() < 16) {
+        return Err("admin.token must be at least 16 characters".into());
+    }
+    Ok(token)
+}
+
+/// `[rrl]` with its defaults filled in; `None` when absent or not enabled.
+fn rrl_config(rrl: Option<&RrlInput>) -> Result<Option<RrlConfig>, String> {
+    let Some(r) = rrl.filter(|r| r.enabled) else {
+        return Ok(None);
+    };
+    let mut exempt = Vec::new();
+    for e in &r.exempt {
+        match e.parse::<ipnet::IpNet>() {
+            Ok(n) => exempt.push(n.trunc()),
+            Err(_) => return Err(format!("rrl.exempt {e:?} is not a CIDR network")),
+        }
+    }
+    let [p4, p6] = r.prefix.unwrap_or([24, 56]);
+    if p4 > 32 || p6 > 128 {
+        return Err(format!("rrl.prefix [{p4}, {p6}] is beyond [32, 128]"));
+    }
+    let rate = r.responses_per_second.unwrap_or(20);
+    if rate == 0 {
+        return Err("rrl.responses_per_second must be at least 1".into());
+    }
+    Ok(Some(RrlConfig {
+        responses_per_second: rate,
+        slip: r.slip.unwrap_or(2),
+        ipv4_prefix: p4,
+        ipv6_prefix: p6,
+        exempt,
+    }))
+}
+
+/// `[dns]` tcp_max_*: each at least 1.
+fn tcp_limits(dns: &DnsInput) -> Result<TcpLimits, String> {
+    if dns.tcp_max_connections == 0 || dns.tcp_max_per_source == 0 || dns.tcp_max_queries == 0 {
+        return Err(
+            "dns.tcp_max_connections, tcp_max_per_source and tcp_max_queries must be at least 1"
+                .into(),
+        );
+    }
+    Ok(TcpLimits {
+        max_connections: dns.tcp_max_connections,
+        max_per_source: dns.tcp_max_per_source,
+        max_queries: dns.tcp_max_queries,
+    })
+}
+
+/// `dns.nsid` as the bytes to send: the host name for `"hostname"`, else the string itself
+/// (1 to 512 bytes).
+fn nsid(nsid: Option<&str>) -> Result<Option<Vec<u8>>, String> {
+    match nsid {
+        None => Ok(None),
+        Some("hostname") => Ok(Some(hostname().into_bytes())),
+        Some(s) if s.is_empty() || s.len() > 512 => {
+            Err("dns.nsid must be 1 to 512 bytes (or \"hostname\")".into())
+        }
+        Some(s) => Ok(Some(s.as_bytes().to_vec())),
+    }
+}
+
+/// `dns.cookie_secrets` parsed (each is checked even when cookies are off); `None` when
+/// `dns.cookies = false`.
+fn cookie_secrets(dns: &DnsInput) -> Result<Option<Vec<[u8; 16]>>, String> {
+    let mut secrets = Vec::new();
+    for s in &dns.cookie_secrets {
+        match parse_secret(s) {
+            Some(k) => secrets.push(k),
+            None => {
+                return Err("dns.cookie_secrets: each secret is 32 hex digits (16 bytes)".into());
+            }
+        }
+    }
+    Ok(dns.cookies.then_some(secrets))
 }
 
 /// The machine's host name (for `dns.nsid = "hostname"`), or `localhost` when unknown.
@@ -547,8 +602,12 @@ pub fn hostname() -> String {
 /// Limits on TCP clients (`[dns]` tcp_max_*).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TcpLimits {
+    /// Open TCP connections at most, in all; at the limit the idlest one is asked to close.
     pub max_connections: u32,
+    /// Open TCP connections at most per client address; at the limit that client's idlest one
+    /// is asked to close.
     pub max_per_source: u32,
+    /// Queries answered on one connection before it is closed.
     pub max_queries: u32,
 }
 
@@ -570,7 +629,9 @@ pub struct RrlConfig {
     /// Every `slip`-th limited response goes out truncated (TC) so real clients retry over TCP;
     /// the others are dropped. 0: drop them all; 1: truncate them all.
     pub slip: u32,
+    /// Length of the IPv4 client network counted as one client (0–32).
     pub ipv4_prefix: u8,
+    /// Length of the IPv6 client network counted as one client (0–128).
     pub ipv6_prefix: u8,
     /// Networks never limited (monitoring, known resolvers).
     pub exempt: Vec<ipnet::IpNet>,
