@@ -59,6 +59,8 @@ pub struct Control {
     pub metrics: Arc<Registry>,
     /// The TCP side's counters, for `/metrics` and the status page.
     pub tcp: Arc<TcpStats>,
+    /// The fleet's etcd session, in cluster mode.
+    pub cluster: Option<crate::cluster::ClusterHandle>,
     /// The server config file re-read on each reload; `None`: reloads reuse the config in force.
     pub config_file: Option<PathBuf>,
     config: Mutex<ServerConfig>,
@@ -98,11 +100,13 @@ impl Control {
         health: HealthHandle,
         metrics: Arc<Registry>,
         tcp: Arc<TcpStats>,
+        cluster: Option<crate::cluster::ClusterHandle>,
     ) -> Self {
         Self {
             health,
             metrics,
             tcp,
+            cluster,
             config_file,
             config: Mutex::new(config),
             last_reload: ArcSwap::from_pointee(None),
@@ -190,6 +194,10 @@ impl Control {
                 (report.zones_added, report.zones_removed) = diff(&oz, &nz);
                 (report.regions_added, report.regions_removed) = diff(&or, &nr);
                 (report.services_added, report.services_removed) = diff(&os, &ns);
+                if let Some(c) = &self.cluster {
+                    let text = std::fs::read_to_string(&l.config.file).unwrap_or_default();
+                    c.member(crate::cluster::member_of(&text, &l.zones));
+                }
                 let catalog = crate::dns::catalog(l.zones, l.maps, l.geo, &self.metrics);
                 self.health.reload(Arc::new(catalog)).await;
                 if let Ok(mut c) = self.config.lock() {

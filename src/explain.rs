@@ -170,6 +170,7 @@ pub fn explain(
         addr,
         prefix,
         now,
+        crate::rt::unix_seconds(),
     ))
 }
 
@@ -184,6 +185,7 @@ pub fn explain_service(
     addr: IpAddr,
     prefix: Option<u8>,
     now: Instant,
+    wall: u64,
 ) -> Explanation {
     let mut located = locate(zones, svc, addr, prefix.is_some_and(|p| p > 0));
     located.prefix = prefix;
@@ -191,8 +193,6 @@ pub fn explain_service(
     let map = zones.map(svc);
     let (catchment, _) = map.locate(addr);
     let mut rec = Recorder::default();
-    // A fixed seed: explaining a weighted answer shows one draw, reproducibly.
-    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
     let scoped = prefix.is_some_and(|p| p > 0).then_some(addr);
     let (d, scope) = steer::steer(
         svc,
@@ -203,7 +203,7 @@ pub fn explain_service(
         addr,
         scoped,
         now,
-        &mut rng,
+        wall,
         &mut rec,
     );
     let mut rows = Vec::new();
@@ -461,7 +461,8 @@ pub fn check_expectations(zones: &Catalog) -> Vec<crate::diag::Diagnostic> {
                     .unwrap_or(e.client),
                 None => canonical(e.client),
             };
-            let x = explain_service(zones, &h, zone, svc, e.family, addr, e.prefix, now);
+            // Time slot 0: a weighted case decides the same way on every run.
+            let x = explain_service(zones, &h, zone, svc, e.family, addr, e.prefix, now, 0);
             let names = |v: &[usize]| {
                 v.iter()
                     .map(|&i| zone.regions[i].name.clone())

@@ -13,7 +13,9 @@
 //! - [`metrics`]: counters resolved at load, read without locks on the query path.
 //! - [`config`]: input: the server config, zone and master files, compiled to the model.
 //! - [`served`]: what queries answer from: the catalog of a load and its health.
-//! - [`health`]: probes, rise/fall and overrides, the runner that publishes `Served`.
+//! - [`health`]: probes, rise/fall and overrides, the fleet view, the runner that publishes
+//!   `Served`.
+//! - [`cluster`]: the etcd session of a fleet: membership, observations, overrides.
 //! - [`explain`]: the decision table, from the same steering calls as the query path.
 //! - [`dns`]: request bytes to response bytes: fast path, general path, accounting, UDP/TCP.
 //! - [`control`]: reloads, validated whole and reported.
@@ -21,6 +23,7 @@
 //! - [`server`]: binds sockets, starts every thread, `launch` and shutdown.
 
 pub mod admin;
+pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod diag;

@@ -57,6 +57,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Set an operator override (or a pinned load) through a running instance's admin API. In
+    /// a fleet the instance writes it to etcd, and every instance applies it within a second;
+    /// standalone it persists in the instance's state file.
+    Override {
+        /// `zone/region` or `zone/region/vip`, e.g. gslb.example/eu-west
+        target: String,
+        /// force-up, force-down, drain or auto; or load=0.42 (pin the region's load) or
+        /// load=auto (back to probe readings)
+        action: String,
+        /// Server config file whose `[admin]` table says where the API listens and its token
+        /// [default: ./gslbd.toml, else the repository's example]
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// The admin API's base URL instead of the config's `admin.listen`, e.g.
+        /// http://127.0.0.1:8053
+        #[arg(long)]
+        admin: Option<String>,
+    },
     /// Build or inspect geolocation databases (MaxMind DB format).
     Geodata {
         #[command(subcommand)]
@@ -116,6 +134,17 @@ fn main() -> ExitCode {
         Command::Serve { config } => serve(&config.unwrap_or_else(default_config)),
         Command::Check { config } => return check(&config.unwrap_or_else(default_config)),
         Command::Geodata { command } => geodata(command),
+        Command::Override {
+            target,
+            action,
+            config,
+            admin,
+        } => set_override(
+            &config.unwrap_or_else(default_config),
+            &target,
+            &action,
+            admin.as_deref(),
+        ),
         Command::Explain {
             name,
             client,
@@ -137,6 +166,73 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `gslbd override TARGET ACTION`: one request to the admin API (token from the config).
+fn set_override(
+    config: &Path,
+    target: &str,
+    action: &str,
+    admin: Option<&str>,
+) -> anyhow::Result<()> {
+    let cfg = config::load_server_config(config).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let base = match (admin, cfg.admin_listen) {
+        (Some(a), _) => a.trim_end_matches('/').to_string(),
+        (None, Some(addr)) => format!("http://{addr}"),
+        (None, None) => anyhow::bail!(
+            "{}: no [admin] listen address; give the API with --admin URL",
+            config.display()
+        ),
+    };
+    let parts: Vec<&str> = target.trim_matches('/').split('/').collect();
+    let (zone, region, vip) = match parts.as_slice() {
+        [z, r] => (*z, *r, None),
+        [z, r, v] => (*z, *r, Some(*v)),
+        _ => anyhow::bail!("target {target:?} is not zone/region or zone/region/vip"),
+    };
+    let (method, url, body) = match action.strip_prefix("load=") {
+        Some(load) => {
+            anyhow::ensure!(vip.is_none(), "a load is pinned for a region, not a VIP");
+            let value = match load {
+                "auto" => serde_json::Value::Null,
+                l => serde_json::json!(l.parse::<f64>().with_context(|| format!("load {l:?}"))?),
+            };
+            (
+                reqwest::Method::PUT,
+                format!("{base}/v1/regions/{zone}/{region}/load"),
+                serde_json::json!({ "load": value }).to_string(),
+            )
+        }
+        None => {
+            let path = match vip {
+                Some(v) => format!("{zone}/{region}/vips/{v}/{action}"),
+                None => format!("{zone}/{region}/{action}"),
+            };
+            (
+                reqwest::Method::POST,
+                format!("{base}/v1/regions/{path}"),
+                String::new(),
+            )
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (status, text) = rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()?;
+        let mut req = client.request(method, &url).body(body);
+        if let Some(t) = &cfg.admin_token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        Ok::<_, reqwest::Error>((status, resp.text().await.unwrap_or_default()))
+    })?;
+    anyhow::ensure!(status.is_success(), "{url}: {status}: {text}");
+    println!("{text}");
+    Ok(())
 }
 
 /// What `check` and `explain` answer from: a load's catalog, with counters nobody reads.
@@ -286,6 +382,7 @@ fn explain(path: &Path, name: &str, client: &str, qtype: &str, json: bool) -> an
         state_file: loaded.config.health.state_file.clone(),
         rtt_half_life: loaded.config.health.rtt_half_life,
         jitter: loaded.config.health.jitter,
+        fleet: None,
     };
     let (served, _) = gslbd::health::runner::initial(std::sync::Arc::new(catalog(loaded)), cfg);
     let x = gslbd::explain::explain(&served, &name, qtype, ip, prefix, std::time::Instant::now())

@@ -25,3 +25,14 @@ where
             }
         })
 }
+
+/// Seconds since the Unix epoch by the wall clock (0 if the clock is before 1970).
+#[allow(
+    clippy::disallowed_methods,
+    reason = "this is the one wall-clock reading the layers above share"
+)]
+pub fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

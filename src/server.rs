@@ -195,6 +195,7 @@ pub struct Gslbd {
     /// The admin server's address, when one is configured.
     pub admin_addr: Option<SocketAddr>,
     health_thread: Option<JoinHandle<()>>,
+    cluster_thread: Option<JoinHandle<()>>,
     admin_thread: Option<JoinHandle<()>>,
     admin_stop: Option<watch::Sender<bool>>,
 }
@@ -217,6 +218,13 @@ impl Gslbd {
             let _ = s.send(true);
         }
         if let Some(t) = self.admin_thread.take() {
+            let _ = t.join();
+        }
+        // Leaving the fleet revokes our lease: our votes go at once, not after its TTL.
+        if let Some(c) = &self.control.cluster {
+            c.stop();
+        }
+        if let Some(t) = self.cluster_thread.take() {
             let _ = t.join();
         }
         self.control.health.stop();
@@ -245,6 +253,10 @@ pub fn launch(loaded: Loaded, opts: LaunchOptions) -> io::Result<Gslbd> {
         maps,
     } = loaded;
     let metrics = Registry::new();
+    let member = config.cluster.as_ref().map(|_| {
+        let text = std::fs::read_to_string(&config.file).unwrap_or_default();
+        crate::cluster::member_of(&text, &zones)
+    });
     let catalog = crate::dns::catalog(zones, maps, geo, &metrics);
     let (health, health_thread) = runner::start(
         Arc::new(catalog),
@@ -252,8 +264,16 @@ pub fn launch(loaded: Loaded, opts: LaunchOptions) -> io::Result<Gslbd> {
             state_file: config.health.state_file.clone(),
             rtt_half_life: config.health.rtt_half_life,
             jitter: config.health.jitter,
+            fleet: config.cluster.as_ref().map(|c| runner::FleetMember {
+                instance: c.instance.clone(),
+                rule: c.down,
+            }),
         },
     )?;
+    let cluster = match (&config.cluster, member) {
+        (Some(c), Some(m)) => Some(crate::cluster::start(c.clone(), health.clone(), m)?),
+        _ => None,
+    };
     let mut shared = Shared::new(health.served.clone(), config.udp_payload, metrics.clone());
     if let Some(s) = Arc::get_mut(&mut shared) {
         s.query_log = config.query_log;
@@ -265,12 +285,17 @@ pub fn launch(loaded: Loaded, opts: LaunchOptions) -> io::Result<Gslbd> {
             .map(crate::dns::cookie::Cookies::new);
     }
     let dns = start(&config, shared)?;
+    let (cluster, cluster_thread) = match cluster {
+        Some((h, t)) => (Some(h), Some(t)),
+        None => (None, None),
+    };
     let control = Arc::new(Control::new(
         config.clone(),
         opts.config_file.clone(),
         health,
         metrics,
         dns.tcp.clone(),
+        cluster,
     ));
     let (admin_stop, admin_rx) = watch::channel(false);
     let (admin_addr, admin_thread) = crate::admin::start(control.clone(), opts.sighup, admin_rx)?;
@@ -279,6 +304,7 @@ pub fn launch(loaded: Loaded, opts: LaunchOptions) -> io::Result<Gslbd> {
         control,
         admin_addr,
         health_thread: Some(health_thread),
+        cluster_thread,
         admin_thread: Some(admin_thread),
         admin_stop: Some(admin_stop),
     })

@@ -75,6 +75,7 @@ pub fn router(control: Arc<Control>) -> Router {
         registry: control.metrics.clone(),
         status: control.health.status.clone(),
         tcp: control.tcp.clone(),
+        cluster: control.cluster.clone(),
     }));
     let state = AppState {
         control,
@@ -85,6 +86,7 @@ pub fn router(control: Arc<Control>) -> Router {
         .route("/assets/{file}", get(asset))
         .route("/metrics", get(metrics))
         .route("/v1/status", get(status))
+        .route("/v1/cluster", get(cluster))
         .route("/v1/explain", get(explain))
         .route("/v1/reload", post(reload))
         .route("/v1/regions/{zone}/{region}/load", put(set_load))
@@ -227,6 +229,29 @@ async fn status(State(s): State<AppState>) -> Response {
     .into_response()
 }
 
+/// `GET /v1/cluster`: the fleet as this instance sees it — members, every member's observation
+/// of every target, the verdicts, zone data mismatches — and the etcd session's counters.
+async fn cluster(State(s): State<AppState>) -> Response {
+    let health = s.control.health.status.load_full();
+    let Some(c) = &s.control.cluster else {
+        return Json(json!({ "mode": "standalone" })).into_response();
+    };
+    let r = std::sync::atomic::Ordering::Relaxed;
+    Json(json!({
+        "mode": "cluster",
+        "etcd": {
+            "endpoints": c.config.endpoints,
+            "prefix": c.config.prefix,
+            "connected": c.stats.connected.load(r),
+            "sessions": c.stats.sessions.load(r),
+            "errors": c.stats.errors.load(r),
+            "writes": c.stats.writes.load(r),
+        },
+        "fleet": health.fleet,
+    }))
+    .into_response()
+}
+
 #[derive(Deserialize)]
 struct ExplainQuery {
     name: String,
@@ -323,12 +348,61 @@ async fn set_override(
             format!("unknown action {action:?}: force-up, force-down, drain, auto"),
         );
     };
-    match s.control.health.set_override(zone, region, vip, ov).await {
+    let done = match &s.control.cluster {
+        // In a fleet the override goes to etcd; every instance applies it from its watch.
+        Some(c) => match fleet_target(s, zone, region, vip) {
+            Ok(key) => c.set_override(key, ov).await.map_err(Unreachable),
+            Err(e) => return error(StatusCode::NOT_FOUND, e),
+        },
+        None => s
+            .control
+            .health
+            .set_override(zone, region, vip, ov)
+            .await
+            .map_err(Refused),
+    };
+    match done {
         Ok(()) => Json(json!({ "zone": zone, "region": region, "vip": vip, "override": ov }))
             .into_response(),
-        Err(e) if e.starts_with("no such") => error(StatusCode::NOT_FOUND, e),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(Refused(e)) if e.starts_with("no such") => error(StatusCode::NOT_FOUND, e),
+        Err(Refused(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(Unreachable(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
+}
+
+/// Why a change was not made: the runner refused it, or etcd could not be reached.
+enum Failed {
+    Refused(String),
+    Unreachable(String),
+}
+use Failed::{Refused, Unreachable};
+
+/// The probe target of an override or load in the zones served now; "no such …" otherwise.
+fn fleet_target(
+    s: &AppState,
+    zone: &str,
+    region: &str,
+    vip: Option<std::net::IpAddr>,
+) -> Result<crate::health::runner::TargetKey, String> {
+    let zone = zone.trim_end_matches('.').to_ascii_lowercase();
+    let served = s.control.health.served.load();
+    let exists = served.zones.zones.iter().any(|z| {
+        z.origin
+            .to_ascii()
+            .trim_end_matches('.')
+            .eq_ignore_ascii_case(&zone)
+            && z.regions
+                .iter()
+                .any(|r| r.name == region && vip.is_none_or(|v| r.vips.contains(&v)))
+    });
+    if !exists {
+        return Err(format!("no such region or VIP: {zone}/{region}"));
+    }
+    Ok(crate::health::runner::TargetKey {
+        zone,
+        region: region.to_string(),
+        vip,
+    })
 }
 
 #[derive(Deserialize)]
@@ -356,12 +430,33 @@ async fn set_load(
             );
         }
     };
-    match s.control.health.set_load(&zone, &region, parsed.load).await {
+    if let Some(l) = parsed.load
+        && !(l.is_finite() && l >= 0.0)
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("load {l} must be a number ≥ 0"),
+        );
+    }
+    let done = match &s.control.cluster {
+        Some(c) => match fleet_target(&s, &zone, &region, None) {
+            Ok(key) => c.set_load(key, parsed.load).await.map_err(Unreachable),
+            Err(e) => return error(StatusCode::NOT_FOUND, e),
+        },
+        None => s
+            .control
+            .health
+            .set_load(&zone, &region, parsed.load)
+            .await
+            .map_err(Refused),
+    };
+    match done {
         Ok(()) => {
             Json(json!({ "zone": zone, "region": region, "load": parsed.load })).into_response()
         }
-        Err(e) if e.starts_with("no such") => error(StatusCode::NOT_FOUND, e),
-        Err(e) => error(StatusCode::BAD_REQUEST, e),
+        Err(Refused(e)) if e.starts_with("no such") => error(StatusCode::NOT_FOUND, e),
+        Err(Refused(e)) => error(StatusCode::BAD_REQUEST, e),
+        Err(Unreachable(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }
 

@@ -23,6 +23,8 @@ pub struct Scrape {
     pub registry: Arc<Registry>,
     pub status: Arc<arc_swap::ArcSwap<HealthStatus>>,
     pub tcp: Arc<TcpStats>,
+    /// The fleet's etcd session, in cluster mode.
+    pub cluster: Option<crate::cluster::ClusterHandle>,
 }
 
 type Labels = Vec<(&'static str, String)>;
@@ -63,6 +65,7 @@ impl Collector for Scrape {
         self.transport(&mut e)?;
         answer_times(&mut e, &self.registry)?;
         self.health(&mut e)?;
+        self.fleet(&mut e)?;
         gauge(
             &mut e,
             "gslbd_build_info",
@@ -236,6 +239,56 @@ impl Scrape {
             "gslbd_health_transitions",
             "Health transitions by target (zone/region[/vip]) and new state.",
             &rows,
+        )
+    }
+}
+
+impl Scrape {
+    /// Cluster mode: etcd session, members, observations and disagreements.
+    fn fleet(&self, e: Enc<'_, '_>) -> std::fmt::Result {
+        let Some(c) = &self.cluster else {
+            return Ok(());
+        };
+        let st = self.status.load();
+        let (members, observations, disagreements) = st.fleet.as_ref().map_or((0, 0, 0), |f| {
+            let obs: usize = f.targets.iter().map(|t| t.votes.len()).sum();
+            (f.members.len(), obs, f.disagreements)
+        });
+        gauge(
+            e,
+            "gslbd_cluster_connected",
+            "1 while the etcd session is up (else our own probes decide).",
+            &[(vec![], flag(c.stats.connected.load(Relaxed)))],
+        )?;
+        gauge(
+            e,
+            "gslbd_cluster_members",
+            "Live fleet members (leases alive), this instance included.",
+            &[(vec![], members as f64)],
+        )?;
+        gauge(
+            e,
+            "gslbd_cluster_observations",
+            "Observations in the fleet view (members × targets observed).",
+            &[(vec![], observations as f64)],
+        )?;
+        gauge(
+            e,
+            "gslbd_cluster_disagreements",
+            "Targets the live members disagree on (up for some, down for others).",
+            &[(vec![], disagreements as f64)],
+        )?;
+        single(
+            e,
+            "gslbd_cluster_etcd_errors",
+            "etcd calls that failed or timed out (each ends the session; it reconnects).",
+            c.stats.errors.load(Relaxed),
+        )?;
+        single(
+            e,
+            "gslbd_cluster_writes",
+            "Keys written to etcd (observations on change, membership, overrides).",
+            c.stats.writes.load(Relaxed),
         )
     }
 }

@@ -190,6 +190,8 @@ struct ZoneCompiler<'a> {
     lorigin: LowerName,
     /// The line of `origin = …`, where zone-wide mistakes are reported.
     origin_line: Option<usize>,
+    /// A digest of the zone file's text and its master file's, for comparing fleet members.
+    digest: siphasher::sip::SipHasher13,
 }
 
 /// The zone's name tree as services are added to it, with the names a service must keep clear
@@ -238,6 +240,8 @@ impl<'a> ZoneCompiler<'a> {
         let origin_line = cx.line(input.origin.span());
         let origin = parse_origin(input.origin.get_ref())
             .map_err(|msg| Diagnostics::one(file, origin_line, msg))?;
+        let mut digest = siphasher::sip::SipHasher13::new();
+        std::hash::Hasher::write(&mut digest, text.as_bytes());
         Ok(Self {
             cx,
             input,
@@ -245,6 +249,7 @@ impl<'a> ZoneCompiler<'a> {
             lorigin: LowerName::new(&origin),
             origin,
             origin_line,
+            digest,
         })
     }
 
@@ -372,6 +377,7 @@ impl<'a> ZoneCompiler<'a> {
                 return;
             }
         };
+        std::hash::Hasher::write(&mut self.digest, mtext.as_bytes());
         match super::master::parse_master_file(&path, &mtext, &self.origin, input.ttl) {
             Ok(list) => recs.extend(list.into_iter().map(|m| Sourced {
                 record: Record::from_rdata(m.name, m.ttl, m.rdata),
@@ -931,6 +937,7 @@ impl<'a> ZoneCompiler<'a> {
         let has_dnames = !tree.dnames.is_empty();
         let max_labels = nodes.keys().map(|n| n.num_labels()).max().unwrap_or(0);
         Ok(Zone {
+            digest: std::hash::Hasher::finish(&self.digest),
             origin: self.origin,
             lower_origin: self.lorigin,
             file: self.cx.file.to_path_buf(),

@@ -7,6 +7,7 @@
 
 #![allow(clippy::disallowed_methods, reason = "loading is timed")]
 
+pub mod cluster;
 mod compile;
 pub mod master;
 pub mod probe;
@@ -14,9 +15,10 @@ mod server;
 pub mod zonefile;
 
 pub use crate::diag::{Diagnostic, Diagnostics, line_of};
+pub use cluster::{ClusterConfig, DownRule};
 pub use compile::{Compiled, compile_zone_dir, compile_zone_file_text};
 pub use server::{
-    HealthDefaults, LogFormat, RrlConfig, ServerConfig, TcpLimits, load_server_config,
+    HealthDefaults, LogFormat, RrlConfig, ServerConfig, TcpLimits, hostname, load_server_config,
     parse_secret, parse_server_config,
 };
 

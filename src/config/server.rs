@@ -36,6 +36,9 @@ pub struct ServerConfigInput {
     /// `[rrl]`: response rate limiting; absent means off.
     #[serde(default)]
     pub rrl: Option<RrlInput>,
+    /// `[cluster]`: a fleet coordinated through etcd. None: standalone.
+    #[serde(default)]
+    pub cluster: Option<super::cluster::ClusterInput>,
 }
 
 /// `[rrl]`: response rate limiting per client network. Off unless the table is present and
@@ -260,6 +263,8 @@ pub struct ServerConfig {
     pub nsid: Option<Vec<u8>>,
     /// Server cookie secrets when cookies are on (empty: a random one), `None` when off.
     pub cookie_secrets: Option<Vec<[u8; 16]>>,
+    /// The fleet this instance belongs to; `None`: standalone.
+    pub cluster: Option<super::cluster::ClusterConfig>,
 }
 
 /// Health settings from the server config, validated.
@@ -313,6 +318,7 @@ impl ServerConfig {
             rrl: None,
             nsid: None,
             cookie_secrets: Some(Vec::new()),
+            cluster: None,
         }
     }
 }
@@ -352,6 +358,10 @@ pub fn parse_server_config(file: &Path, text: &str) -> Result<ServerConfig, Diag
     let tcp_limits = tcp_limits(&input.dns).map_err(at_file)?;
     let nsid = nsid(input.dns.nsid.as_deref()).map_err(at_file)?;
     let cookie_secrets = cookie_secrets(&input.dns).map_err(at_file)?;
+    let cluster = match &input.cluster {
+        Some(c) => Some(super::cluster::compile(c, base).map_err(at_file)?),
+        None => None,
+    };
     Ok(ServerConfig {
         file: file.to_path_buf(),
         listen,
@@ -371,11 +381,12 @@ pub fn parse_server_config(file: &Path, text: &str) -> Result<ServerConfig, Diag
         rrl,
         nsid,
         cookie_secrets,
+        cluster,
     })
 }
 
 /// `p` as written when absolute, else relative to `base` (the config file's directory).
-fn resolve_path(base: &Path, p: &str) -> PathBuf {
+pub(super) fn resolve_path(base: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
     if p.is_absolute() {
         p.to_path_buf()

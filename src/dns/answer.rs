@@ -256,7 +256,7 @@ fn answer_service(
         client.locate_addr(),
         client.scoped_addr(),
         now,
-        &mut rand::rng(),
+        crate::rt::unix_seconds(),
         &mut (),
     );
     resp.scope = scope;
@@ -369,8 +369,17 @@ fn explain_txt(
         .find(|s| s.explain_txt && LowerName::new(&s.name) == target)?;
     let addr = client.locate_addr();
     let prefix = client.ecs.map(|e| e.source_prefix).filter(|p| *p > 0);
-    let x =
-        crate::explain::explain_service(zones, health, zone, svc, Family::V4, addr, prefix, now);
+    let x = crate::explain::explain_service(
+        zones,
+        health,
+        zone,
+        svc,
+        Family::V4,
+        addr,
+        prefix,
+        now,
+        crate::rt::unix_seconds(),
+    );
     resp.scope = x.scope;
     let text = x.to_text();
     Some(

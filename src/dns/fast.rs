@@ -362,7 +362,7 @@ pub fn respond(
                 addr,
                 ecs.map(|e| e.addr),
                 t0,
-                &mut rand::rng(),
+                crate::rt::unix_seconds(),
                 &mut (),
             );
             if decision.cname.is_none() {

@@ -220,10 +220,14 @@ impl GslbHandler {
         }
         // The cookie is answered whatever the rcode (RFC 7873 §5.2), so read it first.
         if let (Some(cookies), Some(data)) = (&self.shared.cookies, opt.and_then(|o| o.cookie)) {
-            match cookies.check(data, request.src().ip(), unix_now()) {
+            match cookies.check(data, request.src().ip(), crate::rt::unix_seconds() as u32) {
                 Ok(c) => {
                     plan.cookie_valid = c.server_valid;
-                    plan.cookie = Some(cookies.answer(&c.client, request.src().ip(), unix_now()));
+                    plan.cookie = Some(cookies.answer(
+                        &c.client,
+                        request.src().ip(),
+                        crate::rt::unix_seconds() as u32,
+                    ));
                 }
                 Err(_) => {
                     // RFC 7873 §5.2.2: a malformed COOKIE option is a format error.
@@ -462,13 +466,6 @@ impl GslbHandler {
         }
         truncated
     }
-}
-
-/// Seconds since the Unix epoch, as 32 bits (cookie timestamps wrap, RFC 9018 §4.3).
-fn unix_now() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as u32)
 }
 
 /// The answer to AXFR or IXFR: we offer no transfers (the zone files are the source of truth).

@@ -11,6 +11,7 @@
     reason = "the runner and the probes time what they do"
 )]
 
+pub mod fleet;
 pub mod probe;
 pub mod runner;
 pub mod state;

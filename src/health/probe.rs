@@ -74,6 +74,19 @@ pub enum Sample {
     },
 }
 
+/// `spec` with the header `X-Gslbd-Instance: <instance>` on its HTTP requests, so that a
+/// region's endpoint can tell the vantage points of a fleet apart (and tests can fail a region
+/// for some of them only).
+pub fn with_instance(spec: &ProbeSpec, instance: &str) -> ProbeSpec {
+    let mut spec = spec.clone();
+    if let Check::Http(h) = &mut spec.check
+        && let Ok(v) = reqwest::header::HeaderValue::from_str(instance)
+    {
+        h.headers.insert("x-gslbd-instance", v);
+    }
+    spec
+}
+
 /// A reusable client for `spec`'s target (connection reuse across probes).
 pub fn client(spec: &ProbeSpec) -> Result<Option<reqwest::Client>, String> {
     {

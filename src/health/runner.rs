@@ -2,7 +2,7 @@
 //! aggregator loop, which applies rise/fall and overrides, logs transitions, and publishes
 //! [`Served`] snapshots. Runs on its own thread so that probes never share a runtime with DNS.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use rand::Rng;
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
 
+use super::fleet::{DownRule, FleetInput, Observation};
 use super::probe::{self, ProbeSpec, Sample};
 use super::state::{Override, TargetState};
 use super::{HealthSnapshot, RegionView, Served};
@@ -89,6 +90,42 @@ pub struct HealthStatus {
     /// Transitions since start by (target, new state), for metrics.
     #[serde(skip)]
     pub transition_counts: Vec<(String, &'static str, u64)>,
+    /// The fleet view, in cluster mode.
+    pub fleet: Option<FleetStatus>,
+}
+
+/// The fleet as this instance sees it (`/v1/cluster`, the status page, metrics).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FleetStatus {
+    /// This instance's name.
+    pub instance: String,
+    /// The down rule.
+    pub rule: String,
+    /// Whether etcd is in reach (else our own probes decide, with the last overrides known).
+    pub connected: bool,
+    /// The live members and what they serve.
+    pub members: BTreeMap<String, super::fleet::Member>,
+    /// Every probe target: each member's observation and the fleet's verdict.
+    pub targets: Vec<TargetFleet>,
+    /// Zones whose files differ between members (by digest).
+    pub zone_mismatches: Vec<String>,
+    /// Targets on which the live members disagree (up for some, down for others).
+    pub disagreements: usize,
+}
+
+/// One probe target across the fleet.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetFleet {
+    /// `zone/region[/vip]`.
+    pub target: String,
+    /// The fleet's verdict (this instance's own state when etcd is out of reach).
+    pub up: bool,
+    /// Members voting.
+    pub voters: u32,
+    /// Of them, those seeing it down.
+    pub down: u32,
+    /// Each member's observation.
+    pub votes: BTreeMap<String, Observation>,
 }
 
 /// One region's health as `/v1/status` shows it.
@@ -192,6 +229,9 @@ enum Cmd {
     },
     /// Probe tasks currently running, for tests of reload.
     Tasks(oneshot::Sender<usize>),
+    /// What the fleet knows (`None`: etcd is out of reach; go on with our own probes and the
+    /// last overrides we knew).
+    Fleet(Option<Arc<FleetInput>>),
     Stop,
 }
 
@@ -205,7 +245,21 @@ pub struct RunnerConfig {
     /// Random spread of each probe interval, as a fraction (0–0.5): an interval of `i` waits
     /// between `i × (1 − jitter)` and `i × (1 + jitter)`.
     pub jitter: f64,
+    /// In a fleet: this instance's name and the down rule.
+    pub fleet: Option<FleetMember>,
 }
+
+/// This instance in a fleet.
+#[derive(Debug, Clone)]
+pub struct FleetMember {
+    /// The instance name (also sent to probed endpoints as `X-Gslbd-Instance`).
+    pub instance: String,
+    /// When a target is down.
+    pub rule: DownRule,
+}
+
+/// This instance's own observations of its probe targets, by target.
+pub type Observations = BTreeMap<TargetKey, Observation>;
 
 /// The handle the rest of the server holds: read status, set overrides, reload.
 #[derive(Clone)]
@@ -217,9 +271,16 @@ pub struct HealthHandle {
     pub status: Arc<ArcSwap<HealthStatus>>,
     /// The catalog and its health as last published; queries load this.
     pub served: Arc<ArcSwap<Served>>,
+    /// This instance's own observations, renewed when one changes enough to publish.
+    pub observations: watch::Receiver<Arc<Observations>>,
 }
 
 impl HealthHandle {
+    /// Hands the runner what the fleet knows (`None`: etcd is out of reach).
+    pub fn fleet(&self, input: Option<Arc<FleetInput>>) {
+        let _ = self.cmd.send(Cmd::Fleet(input));
+    }
+
     /// Sets an operator override (`vip` None: the region) and persists it.
     pub async fn set_override(
         &self,
@@ -308,6 +369,13 @@ struct Aggregator {
     generation: u64,
     /// What we last read from or wrote to the state file, to notice outside edits.
     state_text: Option<String>,
+    /// What the fleet knows; `None` in standalone mode or while etcd is out of reach.
+    fleet: Option<Arc<FleetInput>>,
+    /// Our own observations as last handed out, and where to hand them.
+    observed: Arc<Observations>,
+    observations: watch::Sender<Arc<Observations>>,
+    /// Unix time at `start`, to stamp observations.
+    wall_start: u64,
 }
 
 /// The region's probe targets: `(key, spec)` for the region-level probe or one per VIP.
@@ -352,6 +420,7 @@ pub fn start(
         started: agg.start,
         status,
         served,
+        observations: agg.observations.subscribe(),
     };
     // Overrides from the state file count before the first answer.
     agg.read_state_file();
@@ -391,6 +460,7 @@ impl Aggregator {
         status: Arc<ArcSwap<HealthStatus>>,
         tx: mpsc::UnboundedSender<Cmd>,
     ) -> Self {
+        let (observations, _) = watch::channel(Arc::new(Observations::new()));
         Self {
             cfg,
             start: Instant::now(),
@@ -405,6 +475,10 @@ impl Aggregator {
             tx,
             generation: 0,
             state_text: None,
+            fleet: None,
+            observed: Arc::new(Observations::new()),
+            observations,
+            wall_start: crate::rt::unix_seconds(),
         }
     }
 
@@ -500,6 +574,16 @@ impl Aggregator {
                         .filter(|t| t.task.as_ref().is_some_and(|h| !h.is_finished()))
                         .count(),
                 );
+            }
+            Cmd::Fleet(input) => {
+                if let Some(f) = &input {
+                    // The fleet's overrides and pinned loads replace ours; without etcd we keep
+                    // the last ones we knew.
+                    self.overrides = f.overrides.clone();
+                    self.loads = f.loads.clone();
+                }
+                self.fleet = input;
+                self.publish();
             }
             Cmd::Stop => {}
         }
@@ -636,6 +720,11 @@ impl Aggregator {
     }
 
     fn spawn_probe(&self, key: TargetKey, spec: Arc<ProbeSpec>) -> tokio::task::AbortHandle {
+        // In a fleet every HTTP probe says which vantage point sends it.
+        let spec = match &self.cfg.fleet {
+            Some(me) => Arc::new(probe::with_instance(&spec, &me.instance)),
+            None => spec,
+        };
         let tx = self.tx.clone();
         let generation = self.generation;
         let jitter = self.cfg.jitter;
@@ -664,6 +753,7 @@ impl Aggregator {
     /// Recomputes every region's view and status and publishes them.
     fn publish(&mut self) {
         let now = self.now();
+        self.publish_observations(now);
         let zones = self.zones.clone();
         let mut views = Vec::with_capacity(zones.region_count());
         let mut regions = Vec::with_capacity(zones.region_count());
@@ -685,6 +775,7 @@ impl Aggregator {
                 .iter()
                 .map(|((t, to), n)| (t.clone(), *to, *n))
                 .collect(),
+            fleet: self.fleet_status(),
         }));
         self.served.store(Arc::new(Served {
             zones,
@@ -705,29 +796,31 @@ impl Aggregator {
         let mut stable: Option<Instant> = None;
         let mut rtts = Vec::new();
         let mut load: Option<(f64, Duration)> = None;
-        let mut consider = |t: &Target, stable: &mut Option<Instant>| {
+        let mut consider = |k: &TargetKey, t: &Target, stable: &mut Option<Instant>| {
             let flips_at = t.next_at + t.spec.interval * (t.state.results_to_flip() - 1);
             *stable = Some(stable.map_or(flips_at, |s| s.min(flips_at)));
             if let Some(v) = t.state.rtt.get() {
                 rtts.push(v);
             }
-            if let Some((l, at)) = t.state.load
-                && now.saturating_sub(at) <= t.spec.load_max_age
+            if let Some((l, at)) = self.target_load(k, t, now)
                 && load.is_none_or(|(m, _)| l > m)
             {
                 load = Some((l, at));
             }
         };
         if let Some(t) = region_target {
-            consider(t, &mut stable);
+            consider(&region_key, t, &mut stable);
         }
         for (i, ip) in r.vips.iter().enumerate() {
             let vk = key(Some(*ip));
-            let t = self.targets.get(&vk).or(region_target);
+            let (tk, t) = match self.targets.get(&vk) {
+                Some(t) => (&vk, Some(t)),
+                None => (&region_key, region_target),
+            };
             if let Some(t) = self.targets.get(&vk) {
-                consider(t, &mut stable);
+                consider(&vk, t, &mut stable);
             }
-            let probed_up = t.is_none_or(|t| t.state.up);
+            let probed_up = t.is_none_or(|t| self.target_up(tk, t));
             let ov = self.overrides.get(&vk).copied().unwrap_or_default();
             let up = ov.apply(probed_up) && ov != Override::Drain;
             if up && i < 64 {
@@ -790,9 +883,134 @@ impl Aggregator {
         (view, status)
     }
 
+    /// Whether the target counts as up: our own probe state, or in a fleet with etcd in reach,
+    /// the down rule over every live member's vote.
+    fn target_up(&self, key: &TargetKey, t: &Target) -> bool {
+        match (&self.cfg.fleet, &self.fleet) {
+            (Some(me), Some(f)) => {
+                super::fleet::verdict(me.rule, &me.instance, Some(t.state.up), key, f).up
+            }
+            _ => t.state.up,
+        }
+    }
+
+    /// The target's load: our own fresh reading, or in a fleet the median of the live members'
+    /// fresh readings; with the age of ours (a fleet median counts as fresh now).
+    fn target_load(&self, key: &TargetKey, t: &Target, now: Duration) -> Option<(f64, Duration)> {
+        let own = t
+            .state
+            .load
+            .filter(|(_, at)| now.saturating_sub(*at) <= t.spec.load_max_age);
+        match (&self.cfg.fleet, &self.fleet) {
+            (Some(me), Some(f)) => {
+                let wall = self.wall_start + now.as_secs();
+                let max_age = t.spec.load_max_age.as_secs().max(1);
+                super::fleet::median_load(&me.instance, own.map(|l| l.0), key, f, wall, max_age)
+                    .map(|l| (l, own.map_or(now, |o| o.1)))
+            }
+            _ => own,
+        }
+    }
+
+    /// The fleet view for status and metrics (`None` standalone).
+    fn fleet_status(&self) -> Option<FleetStatus> {
+        let me = self.cfg.fleet.as_ref()?;
+        let empty = FleetInput::default();
+        let input = self.fleet.as_deref().unwrap_or(&empty);
+        let mut targets = Vec::new();
+        let mut disagreements = 0;
+        for (k, own) in self.observed.iter() {
+            let mut votes: BTreeMap<String, Observation> = input
+                .observations
+                .get(k)
+                .map(|seen| {
+                    seen.iter()
+                        .filter(|(who, _)| input.members.contains_key(*who) && **who != me.instance)
+                        .map(|(w, o)| (w.clone(), o.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            votes.insert(me.instance.clone(), own.clone());
+            let v = super::fleet::verdict(me.rule, &me.instance, Some(own.up), k, input);
+            if v.down > 0 && v.down < v.voters {
+                disagreements += 1;
+            }
+            targets.push(TargetFleet {
+                target: k.to_string(),
+                up: v.up,
+                voters: v.voters,
+                down: v.down,
+                votes,
+            });
+        }
+        let mut zone_mismatches = Vec::new();
+        let mut digests: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
+        for m in input.members.values() {
+            for (z, seen) in &m.zones {
+                digests.entry(z).or_default().insert(&seen.digest);
+            }
+        }
+        for (z, d) in digests {
+            if d.len() > 1 {
+                zone_mismatches.push(z.to_string());
+            }
+        }
+        Some(FleetStatus {
+            instance: me.instance.clone(),
+            rule: me.rule.name(),
+            connected: self.fleet.is_some(),
+            members: input.members.clone(),
+            targets,
+            zone_mismatches,
+            disagreements,
+        })
+    }
+
+    /// Our own observation of every target, handed out when one changed enough to publish
+    /// (in a fleet the cluster task writes the changed ones to etcd).
+    fn publish_observations(&mut self, now: Duration) {
+        if self.cfg.fleet.is_none() {
+            return;
+        }
+        let wall = self.wall_start + now.as_secs();
+        let mut next = Observations::new();
+        let mut changed = self.observed.len() != self.targets.len();
+        for (k, t) in &self.targets {
+            let fresh = t
+                .state
+                .load
+                .filter(|(_, at)| now.saturating_sub(*at) <= t.spec.load_max_age);
+            let mut o = Observation {
+                up: t.state.up,
+                rtt_ms: t.state.rtt.get(),
+                load: fresh.map(|l| l.0),
+                load_at: fresh.map(|l| self.wall_start + l.1.as_secs()),
+                error: t
+                    .state
+                    .last
+                    .as_ref()
+                    .filter(|l| !l.ok)
+                    .map(|l| format!("{}: {}", l.reason.map_or("", |r| r.as_str()), l.detail)),
+                at: wall,
+            };
+            match self.observed.get(k) {
+                Some(old) if !o.differs_from(old) => o = old.clone(),
+                _ => changed = true,
+            }
+            next.insert(k.clone(), o);
+        }
+        if changed {
+            self.observed = Arc::new(next);
+            self.observations.send_replace(self.observed.clone());
+        }
+    }
+
     /// Reads overrides from the state file if it changed since we last saw it. Returns whether
     /// anything changed.
     fn read_state_file(&mut self) -> bool {
+        if self.cfg.fleet.is_some() {
+            return false; // a fleet keeps its overrides in etcd
+        }
         let Some(path) = self.cfg.state_file.clone() else {
             return false;
         };
@@ -827,6 +1045,9 @@ impl Aggregator {
     }
 
     fn write_state_file(&mut self) -> Result<(), String> {
+        if self.cfg.fleet.is_some() {
+            return Ok(());
+        }
         let Some(path) = self.cfg.state_file.clone() else {
             return Ok(());
         };

@@ -12,7 +12,6 @@ pub mod hash;
 
 use std::time::Instant;
 
-use rand::Rng;
 use smallvec::SmallVec;
 
 use crate::geo::{Catchment, GeoMap};
@@ -113,6 +112,9 @@ pub struct Inputs<'a> {
     pub family: Family,
     /// [`hash::client_hash`] of the client network.
     pub client_hash: u64,
+    /// The time slot of a `weighted` draw (Unix seconds / the service TTL): the same client
+    /// network gets the same draw from every instance for one TTL, and a new one the next.
+    pub slot: u64,
     /// The time the TTL cap is measured from.
     pub now: Instant,
 }
@@ -120,6 +122,7 @@ pub struct Inputs<'a> {
 impl<'a> Inputs<'a> {
     /// The inputs for a client at `addr`: its catchment from the service's geo map and the hash of
     /// its network. Also returns the geo map's ECS scope for that address.
+    #[allow(clippy::too_many_arguments)]
     pub fn for_client(
         svc: &'a Service,
         map: &'a GeoMap,
@@ -128,6 +131,7 @@ impl<'a> Inputs<'a> {
         family: Family,
         addr: std::net::IpAddr,
         now: Instant,
+        wall: u64,
     ) -> (Self, u8) {
         let (catchment, geo_scope) = map.locate(addr);
         let inputs = Inputs {
@@ -137,6 +141,7 @@ impl<'a> Inputs<'a> {
             health,
             family,
             client_hash: hash::client_hash(addr, svc.hash_prefix.0, svc.hash_prefix.1),
+            slot: wall / u64::from(svc.ttl.max(1)),
             now,
         };
         (inputs, geo_scope)
@@ -148,8 +153,10 @@ impl<'a> Inputs<'a> {
 ///
 /// `addr` is the address the client is located by; `ecs_addr` is the ECS address when the
 /// client sent one with a source prefix above 0 (the answer is scoped only then).
+/// `now` bounds TTLs by the next probe times; `wall` (Unix seconds) sets the time slot of a
+/// weighted draw, so every instance of a fleet draws alike.
 #[allow(clippy::too_many_arguments)]
-pub fn steer<R: Rng + ?Sized, T: Trace>(
+pub fn steer<T: Trace>(
     svc: &Service,
     map: &GeoMap,
     regions: &[Region],
@@ -158,17 +165,18 @@ pub fn steer<R: Rng + ?Sized, T: Trace>(
     addr: std::net::IpAddr,
     ecs_addr: Option<std::net::IpAddr>,
     now: Instant,
-    rng: &mut R,
+    wall: u64,
     trace: &mut T,
 ) -> (Decision, u8) {
-    let (inputs, geo_scope) = Inputs::for_client(svc, map, regions, health, family, addr, now);
+    let (inputs, geo_scope) =
+        Inputs::for_client(svc, map, regions, health, family, addr, now, wall);
     let scope = ecs_addr.map_or(0, |a| scope_for(svc, a, geo_scope));
-    (decide(&inputs, rng, trace), scope)
+    (decide(&inputs, trace), scope)
 }
 
 /// The ECS scope of a steered answer: the geo scope when the answer depends on the client's
-/// location, raised to the hashed network length when it depends on the client's hash (sticky,
-/// shed), 0 when it depends on neither (priority, weighted without geo rules…).
+/// location, raised to the hashed network length when it depends on the client's hash
+/// (weighted, sticky, shed), 0 when it depends on neither (priority, failover…).
 pub fn scope_for(svc: &Service, ecs_addr: std::net::IpAddr, geo_scope: u8) -> u8 {
     let located_as_v4 = crate::geo::canonical(ecs_addr).is_ipv4();
     let mut scope = if svc.uses_location() { geo_scope } else { 0 };
@@ -216,8 +224,9 @@ pub fn for_each_vip(
 
 type Cands = SmallVec<[usize; 16]>;
 
-/// Decides one answer. `rng` is used by `weighted` only.
-pub fn decide<R: Rng + ?Sized, T: Trace>(inp: &Inputs<'_>, rng: &mut R, trace: &mut T) -> Decision {
+/// Decides one answer. No randomness: `weighted` draws from the client network's hash and the
+/// time slot.
+pub fn decide<T: Trace>(inp: &Inputs<'_>, trace: &mut T) -> Decision {
     let svc = inp.svc;
     let regions = inp.regions;
     let family = inp.family;
@@ -297,7 +306,11 @@ pub fn decide<R: Rng + ?Sized, T: Trace>(inp: &Inputs<'_>, rng: &mut R, trace: &
                 }
             }
             Step::Weighted => {
-                weighted_order(&mut cands, regions, rng);
+                weighted_order(
+                    &mut cands,
+                    regions,
+                    hash::mix64(inp.client_hash ^ hash::mix64(inp.slot)),
+                );
             }
             Step::Score => {
                 score_order(&mut cands, inp, trace);
@@ -432,8 +445,10 @@ fn family_vips(r: &Region, mask: u64, family: Family) -> (u32, u32) {
 }
 
 /// Weighted random order without replacement (Efraimidis–Spirakis: key = u^(1/w), largest
-/// first), so the first place goes to each region with probability weight / total.
-fn weighted_order<R: Rng + ?Sized>(cands: &mut Cands, regions: &[Region], rng: &mut R) {
+/// first), where each region's `u` comes from `draw` (the client network and time slot) and the
+/// region's seed: over many clients the first place goes to each region with probability
+/// w / Σw, and one client gets the same order from every instance for a whole slot.
+fn weighted_order(cands: &mut Cands, regions: &[Region], draw: u64) {
     if cands.len() < 2 {
         return;
     }
@@ -441,7 +456,7 @@ fn weighted_order<R: Rng + ?Sized>(cands: &mut Cands, regions: &[Region], rng: &
         .iter()
         .map(|&i| {
             let w = f64::from(regions[i].weight.max(1));
-            let u: f64 = rng.random_range(f64::MIN_POSITIVE..1.0);
+            let u = hash::unit(draw, regions[i].seed);
             (u.ln() / w, i)
         })
         .collect();

@@ -79,11 +79,12 @@ struct Case<'a> {
     health: &'a HealthSnapshot,
     family: Family,
     client: u64,
+    slot: u64,
     now: Instant,
 }
 
 impl Case<'_> {
-    fn decide_with(&self, rng: &mut impl Rng) -> Decision {
+    fn decide(&self) -> Decision {
         let inp = Inputs {
             svc: self.svc,
             regions: self.regions,
@@ -91,12 +92,10 @@ impl Case<'_> {
             health: self.health,
             family: self.family,
             client_hash: self.client,
+            slot: self.slot,
             now: self.now,
         };
-        decide(&inp, rng, &mut ())
-    }
-    fn decide(&self) -> Decision {
-        self.decide_with(&mut StdRng::seed_from_u64(1))
+        decide(&inp, &mut ())
     }
 }
 
@@ -113,6 +112,7 @@ fn case<'a>(
         health: h,
         family: Family::V4,
         client: 7,
+        slot: 0,
         now: Instant::now(),
     }
 }
@@ -264,22 +264,57 @@ fn weighted_shares_match_the_weights_within_two_percent() {
     );
     let c = catchment(&[0, 1, 2]);
     let h = HealthSnapshot::all_up(3);
-    let k = case(&s, &rs, &c, &h);
-    let mut rng = StdRng::seed_from_u64(42);
+    // Across client networks (and across time slots for one network) the first place follows
+    // the weights.
+    let mut k = case(&s, &rs, &c, &h);
     let n = 100_000;
     let mut counts = [0usize; 3];
-    for _ in 0..n {
-        counts[k.decide_with(&mut rng).regions[0]] += 1;
+    for i in 0..n {
+        k.client = hash::mix64(i);
+        counts[k.decide().regions[0]] += 1;
+    }
+    let mut by_slot = [0usize; 3];
+    k.client = 42;
+    for slot in 0..n {
+        k.slot = slot;
+        by_slot[k.decide().regions[0]] += 1;
     }
     let total: u32 = weights.iter().sum();
     for i in 0..3 {
-        let share = counts[i] as f64 / n as f64;
         let want = f64::from(weights[i]) / f64::from(total);
-        assert!(
-            (share - want).abs() < 0.02,
-            "region {i}: {share:.4} vs {want:.4}"
-        );
+        for (what, c) in [("clients", counts), ("slots", by_slot)] {
+            let share = c[i] as f64 / n as f64;
+            assert!(
+                (share - want).abs() < 0.02,
+                "{what}: region {i}: {share:.4} vs {want:.4}"
+            );
+        }
     }
+}
+
+#[test]
+fn a_weighted_draw_is_the_same_for_one_client_and_slot_everywhere() {
+    let rs = regions(4);
+    let s = service(
+        4,
+        &[Step::Geo, Step::Eligible, Step::Weighted],
+        1,
+        AllDown::All,
+    );
+    let c = catchment(&[0, 1, 2, 3]);
+    let h = HealthSnapshot::all_up(4);
+    let mut k = case(&s, &rs, &c, &h);
+    k.client = 99;
+    k.slot = 1234;
+    let first = k.decide();
+    // Another process (here: another call) with the same inputs draws the same.
+    assert!((0..100).all(|_| k.decide() == first));
+    // Some slot changes the draw.
+    let changed = (0..50).any(|slot| {
+        k.slot = slot;
+        k.decide().regions[0] != first.regions[0]
+    });
+    assert!(changed);
 }
 
 #[test]
@@ -308,7 +343,8 @@ fn no_ineligible_region_is_chosen_while_an_eligible_one_exists() {
         let c = catchment(&order);
         let mut k = case(&s, &rs, &c, &h);
         k.client = rng.random();
-        let d = k.decide_with(&mut rng);
+        k.slot = rng.random();
+        let d = k.decide();
         let any_up = (0..n).any(|i| h.is_eligible(i));
         if any_up {
             assert!(
@@ -559,10 +595,8 @@ fn identical_inputs_and_seeds_give_identical_decisions() {
     ] {
         let s = service(6, chain, 2, AllDown::All);
         let k = case(&s, &rs, &c, &h);
-        for seed in 0..50 {
-            let a = k.decide_with(&mut StdRng::seed_from_u64(seed));
-            let b = k.decide_with(&mut StdRng::seed_from_u64(seed));
-            assert_eq!(a, b);
+        for _ in 0..50 {
+            assert_eq!(k.decide(), k.decide());
         }
     }
 }

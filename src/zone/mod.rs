@@ -119,6 +119,8 @@ pub struct Zone {
     pub has_dnames: bool,
     /// Labels of the deepest node; no longer name can exist in the zone.
     pub max_labels: u8,
+    /// A digest of the zone file's text and its master file's (fleet members compare them).
+    pub digest: u64,
 }
 
 /// An owner name of the zone. A node with no RRsets and no service is an empty non-terminal.
@@ -408,6 +410,7 @@ impl Service {
     /// Whether the answer depends on a hash of the client network.
     pub fn uses_client_hash(&self) -> bool {
         self.chain.contains(&Step::Sticky)
+            || self.chain.contains(&Step::Weighted)
             || (self.chain.contains(&Step::Shed) && self.shed.is_some())
     }
 }

@@ -5,6 +5,8 @@
 //! - `harness`: starting servers, building queries, reading answers. Start here.
 //! - `authoritative`: DNS semantics of static zones (issue: authoritative core).
 //! - `conformance`: static data answered like NSD and Knot (differential, over UDP and TCP).
+//! - `cluster`: a fleet through a real etcd: quorum health, fleet-wide overrides, faults (feature
+//!   `cluster`).
 //! - `check`: `gslbd check` / zone compile errors with file and line, and the binary itself.
 //! - `fuzz_corpus`: every saved fuzz input and crasher replayed through the real entry points.
 //! - `fast`: the wire fast path gives the general path's answers, for the shapes it takes.
@@ -29,6 +31,7 @@ mod abuse;
 mod admin;
 mod authoritative;
 mod check;
+mod cluster;
 mod conformance;
 mod fakes;
 mod fast;

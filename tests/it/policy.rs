@@ -105,15 +105,28 @@ fn weighted_answers_follow_the_weights() {
         &regions,
         "[services.www]\npolicy = \"weighted\"\nregions = [\"us-east\", \"eu-west\"]\n",
     );
+    // The draw is a hash of the client network and the time slot (the TTL): across client
+    // networks the shares follow the weights…
     let n = 4000;
     let mut count = HashMap::new();
-    for _ in 0..n {
-        *count.entry(ask(&srv, LONDON).0[0]).or_insert(0usize) += 1;
+    for i in 0..n {
+        let net = format!("{}.{}.{}.0/24", 20 + i % 200, i / 200, i % 251);
+        *count.entry(ask(&srv, &net).0[0]).or_insert(0usize) += 1;
     }
     let us = count[&ip("192.0.2.10")] as f64 / n as f64;
     assert!(
         (us - 0.75).abs() < 0.03,
         "us-east share {us}, weight 300 of 400"
+    );
+    // …and one client network gets one answer (within a slot), scoped to its hashed network so
+    // that resolvers cache it for that network only.
+    let (_, scope) = ask(&srv, LONDON);
+    assert_eq!(scope, 24);
+    let seen: Vec<Vec<IpAddr>> = (0..50).map(|_| ask(&srv, LONDON).0).collect();
+    let changes = seen.windows(2).filter(|w| w[0] != w[1]).count();
+    assert!(
+        changes <= 1,
+        "one client, one answer per 30 s slot: {seen:?}"
     );
 }
 
