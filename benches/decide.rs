@@ -82,7 +82,6 @@ fn bench(c: &mut Criterion) {
             }
             let svc = &z.services[0];
             let now = Instant::now();
-            let mut rng = rand::rng();
             let mut k = 0usize;
             group.bench_function(format!("{n}_regions"), |b| {
                 b.iter(|| {
@@ -96,9 +95,10 @@ fn bench(c: &mut Criterion) {
                         health: &h,
                         family: Family::V4,
                         client_hash: hash::client_hash(addr, 24, 56),
+                        slot: k as u64,
                         now,
                     };
-                    black_box(steer::decide(&inp, &mut rng, &mut ()))
+                    black_box(steer::decide(&inp, &mut ()))
                 })
             });
         }
