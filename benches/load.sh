@@ -10,6 +10,8 @@
 #   DURATION=5 benches/load.sh      # short runs, to check that it works
 #   benches/load.sh --no-build      # use target/release/gslbd as it is
 #   GSLBD=/path/to/gslbd benches/load.sh --no-build   # measure another build (before/after)
+#   CLUSTER=1 benches/load.sh --sample   # gslbd in fleet mode: an etcd on loopback, [cluster] on
+#                                        # (builds with --features cluster; needs etcd, protoc)
 #
 # Part 1, sample database (geodata/sample-city.mmdb), both servers running side by side; each
 # scenario is run against gslbd, then gdnsd:
@@ -249,8 +251,9 @@ if ((RUN_REAL)) && [[ ! -s $REAL_DB ]]; then
 fi
 
 if ((BUILD)); then
-  echo "== building gslbd (cargo build --release)"
-  if ! (cd "$ROOT" && timeout 2400 cargo build --release --bin gslbd) >"$WORK/build.log" 2>&1; then
+  features=(); [[ ${CLUSTER:-0} == 1 ]] && features=(--features cluster)
+  echo "== building gslbd (cargo build --release ${features[*]})"
+  if ! (cd "$ROOT" && timeout 2400 cargo build --release --bin gslbd "${features[@]}") >"$WORK/build.log" 2>&1; then
     tail -n 40 "$WORK/build.log" >&2
     echo "build failed" >&2
     exit 2
@@ -273,6 +276,22 @@ python3 "$LOAD/queries.py" single static.gslb.example A "$Q/static.bin"
 python3 "$LOAD/queries.py" single www.gslb.example A "$Q/www.bin"
 python3 "$LOAD/queries.py" ecs --count "$ECS_SUBNETS" --seed 1 --list "$Q/ecs.list" "$Q/ecs.bin" | sed 's/^/   /'
 
+# --- fleet mode (CLUSTER=1) -------------------------------------------------------------------
+# An etcd on loopback ports and a [cluster] table appended to gslbd's config: the query path is
+# the same (one atomic snapshot load), which is what this mode measures.
+CLUSTER_TOML=""
+if [[ ${CLUSTER:-0} == 1 ]]; then
+  command -v etcd >/dev/null || { echo "CLUSTER=1 needs etcd (Debian etcd-server)" >&2; exit 2; }
+  read -r ETCD_CLIENT ETCD_PEER < <(free_ports 2)
+  etcd --name bench --data-dir "$WORK/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_CLIENT" --advertise-client-urls "http://127.0.0.1:$ETCD_CLIENT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER" \
+    --initial-cluster "bench=http://127.0.0.1:$ETCD_PEER" --log-level error >"$WORK/etcd.log" 2>&1 &
+  STARTED+=("etcd:$!")
+  CLUSTER_TOML=$'\n[cluster]\nendpoints = ["http://127.0.0.1:'"$ETCD_CLIENT"$'"]\ninstance = "bench"\nprefix = "/gslbd-bench"\n'
+  echo "== fleet mode: etcd on 127.0.0.1:$ETCD_CLIENT, gslbd with [cluster]"
+fi
+
 # --- servers ----------------------------------------------------------------------------------
 # start_gslbd DB LABEL: writes a config and starts gslbd on free ports, then waits for the first
 # correct steered answer (recorded as the start-up time). Sets GS_PID, GS_PORT, GS_ADMIN.
@@ -283,6 +302,7 @@ start_gslbd() {
   python3 "$LOAD/configs.py" gslbd --example "$ROOT/gslbd.toml" --out "$dir/gslbd.toml" \
     --port "$GS_PORT" --admin-port "$GS_ADMIN" --zones "$ROOT/zones" --geodata "$db" \
     --state-file "$dir/gslbd.state.toml"
+  printf '%s' "$CLUSTER_TOML" >>"$dir/gslbd.toml"
   echo "   gslbd on 127.0.0.1:$GS_PORT (admin $GS_ADMIN), database $db"
   launch_timed gslbd "$label" "$GS_PORT" "$dir/gslbd.log" "$GSLBD" serve -c "$dir/gslbd.toml"
   GS_PID=$LAUNCH_PID

@@ -256,7 +256,11 @@ fn answer_service(
         client.locate_addr(),
         client.scoped_addr(),
         now,
-        crate::rt::unix_seconds(),
+        if svc.draws_by_slot() {
+            crate::rt::unix_seconds()
+        } else {
+            0
+        },
         &mut (),
     );
     resp.scope = scope;

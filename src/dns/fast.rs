@@ -362,7 +362,11 @@ pub fn respond(
                 addr,
                 ecs.map(|e| e.addr),
                 t0,
-                crate::rt::unix_seconds(),
+                if svc.draws_by_slot() {
+                    crate::rt::unix_seconds()
+                } else {
+                    0
+                },
                 &mut (),
             );
             if decision.cname.is_none() {

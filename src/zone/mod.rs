@@ -407,6 +407,12 @@ impl Service {
             || (self.chain.contains(&Step::Score) && self.score.distance > 0.0)
     }
 
+    /// Whether a decision draws by time slot (`weighted`): only then does the query path read
+    /// the wall clock for it.
+    pub fn draws_by_slot(&self) -> bool {
+        self.chain.contains(&Step::Weighted)
+    }
+
     /// Whether the answer depends on a hash of the client network.
     pub fn uses_client_hash(&self) -> bool {
         self.chain.contains(&Step::Sticky)

@@ -613,6 +613,54 @@
     renderReload(d);
   }
 
+  // ---- fleet (cluster mode) ----------------------------------------------------------------
+
+  // The vantage × target matrix from /v1/cluster: one row per probe target, one column per
+  // member with what it observes, then the fleet's verdict.
+  function renderFleet(c) {
+    const card = $("fleet-card");
+    if (!c || c.mode !== "cluster" || !c.fleet) {
+      card.hidden = true;
+      return;
+    }
+    card.hidden = false;
+    const f = c.fleet;
+    const members = Object.keys(f.members || {});
+    if (!members.includes(f.instance)) members.push(f.instance);
+    members.sort();
+    $("fleet-note").textContent =
+      "this is " + f.instance + " · rule " + f.rule + " · " + plural(members.length, "member") +
+      " · etcd " + (c.etcd.connected ? "connected" : "OUT OF REACH: own probes decide");
+    const warnings = [];
+    if (!c.etcd.connected) warnings.push("etcd is out of reach: this instance answers from its own probes and the last overrides it knew.");
+    for (const z of f.zone_mismatches || []) warnings.push("members serve different data for zone " + z + " (zone file digests differ).");
+    const w = $("fleet-warnings");
+    w.hidden = warnings.length === 0;
+    replace(w, ...warnings.map((t) => h("div", {}, t)));
+    replace($("fleet-head"), h("tr", {}, h("th", {}, "Target"), ...members.map((m) => h("th", {}, m)), h("th", {}, "Fleet")));
+    replace($("fleet-body"), ...(f.targets || []).map((t) => {
+      const cells = members.map((m) => {
+        const o = (t.votes || {})[m];
+        if (!o) return h("td", { class: "faint" }, "—");
+        const bits = [o.up ? "up" : "down"];
+        if (o.rtt_ms != null) bits.push(fmtMs(o.rtt_ms));
+        if (o.load != null) bits.push(fmtLoad(o.load));
+        return h("td", { "data-state": o.up ? "up" : "down", title: o.error || "" }, bits.join(" · "));
+      });
+      const verdict = (t.up ? "up" : "down") + " (" + t.down + "/" + t.voters + " down)";
+      return h("tr", { "data-state": t.up ? "up" : "down" }, h("td", {}, t.target), ...cells, h("td", {}, verdict));
+    }));
+  }
+
+  async function pollFleet() {
+    try {
+      const res = await fetch("/v1/cluster", { cache: "no-store" });
+      if (res.ok) renderFleet(await res.json());
+    } catch (e) {
+      // The main poll reports reachability.
+    }
+  }
+
   // ---- polling ---------------------------------------------------------------------------
 
   let lastOk = null;
@@ -630,6 +678,7 @@
       if (!res.ok) throw new Error("HTTP " + res.status);
       const d = await res.json();
       render(d);
+      pollFleet();
       lastOk = new Date();
       document.body.setAttribute("data-loaded", "true");
       setLive("ok", "live · updated " + lastOk.toLocaleTimeString());
