@@ -72,6 +72,9 @@ pub struct Row {
     pub score: Option<f64>,
     /// `chosen #1`, `down`, `drained`, `not selected`, `shed (30%) to eu-west`…
     pub result: String,
+    /// When the region's timed override returns to `auto` (RFC 3339), if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub override_until: Option<String>,
 }
 
 /// The whole explanation.
@@ -154,6 +157,9 @@ pub fn explain(
         RecordType::AAAA => Family::V6,
         t => return Err(format!("services answer A and AAAA, not {t}")),
     };
+    // A service that ignores ECS locates the resolver: a network given as the client counts
+    // as that resolver's address.
+    let prefix = prefix.filter(|_| svc.use_ecs);
     let addr = match prefix {
         Some(p) => IpNet::new(canonical(client), p)
             .map_err(|e| format!("{client}/{p}: {e}"))?
@@ -231,6 +237,12 @@ pub fn explain_service(
                 steer::Outcome::AllDown => format!("answered #{} (all down: fail-open)", pos + 1),
                 _ => format!("chosen #{}", pos + 1),
             }
+        } else if r.cname.is_some()
+            && !d.regions.is_empty()
+            && rec.last.contains(&i)
+            && !rec.dropped.iter().any(|(x, _)| *x == i)
+        {
+            "answers by name; an address answer comes first".into()
         } else if let Some((_, why)) = rec.dropped.iter().find(|(x, _)| *x == i) {
             match why {
                 Why::NoVipOfFamily => format!(
@@ -261,6 +273,12 @@ pub fn explain_service(
         rows.push(Row {
             region: r.name.clone(),
             health: health_word(health, r),
+            override_until: view.override_until.map(|t| {
+                humantime::format_rfc3339_seconds(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(t),
+                )
+                .to_string()
+            }),
             distance_km: coords.map(|c| distance_km(c, (r.lat, r.lon)).round()),
             rtt_ms: view.rtt_ms.map(|v| (f64::from(v) * 10.0).round() / 10.0),
             load: view.load.map(f64::from),
@@ -419,7 +437,10 @@ impl Explanation {
                 r.cost,
                 r.weight,
                 opt(r.score, 3),
-                r.result
+                match &r.override_until {
+                    Some(t) => format!("{} (override until {t})", r.result),
+                    None => r.result.clone(),
+                }
             );
         }
         let _ = writeln!(

@@ -74,6 +74,12 @@ enum Command {
         /// http://127.0.0.1:8053
         #[arg(long)]
         admin: Option<String>,
+        /// Return to auto after this long, e.g. 30m or 2h
+        #[arg(long = "for", value_name = "DURATION")]
+        for_: Option<String>,
+        /// Return to auto at this time (RFC 3339, e.g. 2026-12-06T10:00:00Z, or Unix seconds)
+        #[arg(long)]
+        until: Option<String>,
     },
     /// Build or inspect geolocation databases (MaxMind DB format).
     Geodata {
@@ -139,11 +145,14 @@ fn main() -> ExitCode {
             action,
             config,
             admin,
+            for_,
+            until,
         } => set_override(
             &config.unwrap_or_else(default_config),
             &target,
             &action,
             admin.as_deref(),
+            (for_.as_deref(), until.as_deref()),
         ),
         Command::Explain {
             name,
@@ -174,6 +183,7 @@ fn set_override(
     target: &str,
     action: &str,
     admin: Option<&str>,
+    timing: (Option<&str>, Option<&str>),
 ) -> anyhow::Result<()> {
     let cfg = config::load_server_config(config).map_err(|d| anyhow::anyhow!("{d}"))?;
     let base = match (admin, cfg.admin_listen) {
@@ -208,9 +218,15 @@ fn set_override(
                 Some(v) => format!("{zone}/{region}/vips/{v}/{action}"),
                 None => format!("{zone}/{region}/{action}"),
             };
+            let query = match timing {
+                (Some(d), None) => format!("?for={d}"),
+                (None, Some(t)) => format!("?until={t}"),
+                (None, None) => String::new(),
+                (Some(_), Some(_)) => anyhow::bail!("--for or --until, not both"),
+            };
             (
                 reqwest::Method::POST,
-                format!("{base}/v1/regions/{path}"),
+                format!("{base}/v1/regions/{path}{query}"),
                 String::new(),
             )
         }

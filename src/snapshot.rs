@@ -21,6 +21,8 @@ pub struct RegionView {
     /// The earliest instant probes could change this region's answers; `None` when they cannot
     /// (not probed, or pinned by an override).
     pub stable_until: Option<Instant>,
+    /// When the region's timed override returns to `auto` (Unix seconds), for `explain`.
+    pub override_until: Option<u64>,
 }
 
 impl RegionView {
@@ -32,6 +34,7 @@ impl RegionView {
         rtt_ms: None,
         load: None,
         stable_until: None,
+        override_until: None,
     };
 }
 

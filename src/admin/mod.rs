@@ -309,18 +309,59 @@ async fn reload(State(s): State<AppState>, headers: HeaderMap) -> Response {
     (code, Json(report)).into_response()
 }
 
+/// `?for=30m` or `?until=2026-12-06T10:00:00Z` (or Unix seconds): a timed override.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Timing {
+    #[serde(default, rename = "for")]
+    for_: Option<String>,
+    #[serde(default)]
+    until: Option<String>,
+}
+
+impl Timing {
+    /// When the override ends (Unix seconds), if it is timed.
+    fn until(&self) -> Result<Option<u64>, String> {
+        let now = crate::rt::unix_seconds();
+        match (&self.for_, &self.until) {
+            (None, None) => Ok(None),
+            (Some(_), Some(_)) => Err("give `for` or `until`, not both".into()),
+            (Some(d), None) => {
+                let d = humantime::parse_duration(d)
+                    .map_err(|e| format!("for={d:?}: {e} (e.g. 90s, 30m, 2h)"))?;
+                Ok(Some(now + d.as_secs().max(1)))
+            }
+            (None, Some(t)) => {
+                let at = match t.parse::<u64>() {
+                    Ok(secs) => secs,
+                    Err(_) => humantime::parse_rfc3339_weak(t)
+                        .map_err(|e| format!("until={t:?}: {e} (RFC 3339 or Unix seconds)"))?
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs()),
+                };
+                if at <= now {
+                    return Err(format!("until={t:?} is not in the future"));
+                }
+                Ok(Some(at))
+            }
+        }
+    }
+}
+
 async fn region_action(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path((zone, region, action)): Path<(String, String, String)>,
+    Query(t): Query<Timing>,
 ) -> Response {
-    set_override(&s, &headers, &zone, &region, None, &action).await
+    set_override(&s, &headers, &zone, &region, None, &action, &t).await
 }
 
 async fn vip_action(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path((zone, region, vip, action)): Path<(String, String, String, String)>,
+    Query(t): Query<Timing>,
 ) -> Response {
     let Ok(ip) = vip.parse() else {
         return error(
@@ -328,7 +369,7 @@ async fn vip_action(
             format!("{vip:?} is not an IP address"),
         );
     };
-    set_override(&s, &headers, &zone, &region, Some(ip), &action).await
+    set_override(&s, &headers, &zone, &region, Some(ip), &action, &t).await
 }
 
 async fn set_override(
@@ -338,10 +379,15 @@ async fn set_override(
     region: &str,
     vip: Option<std::net::IpAddr>,
     action: &str,
+    timing: &Timing,
 ) -> Response {
     if let Some(r) = refuse(s, headers) {
         return r;
     }
+    let until = match timing.until() {
+        Ok(u) => u,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
     let Some(ov) = Override::parse(action) else {
         return error(
             StatusCode::NOT_FOUND,
@@ -351,19 +397,21 @@ async fn set_override(
     let done = match &s.control.cluster {
         // In a fleet the override goes to etcd; every instance applies it from its watch.
         Some(c) => match fleet_target(s, zone, region, vip) {
-            Ok(key) => c.set_override(key, ov).await.map_err(Unreachable),
+            Ok(key) => c.set_override(key, ov, until).await.map_err(Unreachable),
             Err(e) => return error(StatusCode::NOT_FOUND, e),
         },
         None => s
             .control
             .health
-            .set_override(zone, region, vip, ov)
+            .set_override_until(zone, region, vip, ov, until)
             .await
             .map_err(Refused),
     };
     match done {
-        Ok(()) => Json(json!({ "zone": zone, "region": region, "vip": vip, "override": ov }))
-            .into_response(),
+        Ok(()) => Json(
+            json!({ "zone": zone, "region": region, "vip": vip, "override": ov, "until": until }),
+        )
+        .into_response(),
         Err(Refused(e)) if e.starts_with("no such") => error(StatusCode::NOT_FOUND, e),
         Err(Refused(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
         Err(Unreachable(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e),

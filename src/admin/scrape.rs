@@ -320,6 +320,7 @@ struct HealthRows {
     vip_up: Vec<(Labels, f64)>,
     probes: Vec<(Labels, u64)>,
     probe_rtt: Vec<(Labels, f64)>,
+    expires: Vec<(Labels, f64)>,
 }
 
 fn flag(b: bool) -> f64 {
@@ -335,6 +336,11 @@ impl HealthRows {
             let mut ll = l();
             ll.push(("state", ov.to_string()));
             self.forced.push((ll, flag(r.override_.as_str() == ov)));
+        }
+        if let Some(t) = r.override_until {
+            let mut ll = l();
+            ll.push(("vip", String::new()));
+            self.expires.push((ll, t as f64));
         }
         if let Some(v) = r.rtt_ms {
             self.rtt.push((l(), v / 1000.0));
@@ -352,6 +358,9 @@ impl HealthRows {
         for v in &r.vips {
             let mut labels = l();
             labels.push(("vip", v.addr.to_string()));
+            if let Some(t) = v.override_until {
+                self.expires.push((labels.clone(), t as f64));
+            }
             self.vip_up.push((labels, flag(v.up)));
             if let Some(p) = &v.probe {
                 targets.push((v.addr.to_string(), p));
@@ -430,6 +439,12 @@ impl HealthRows {
             "gslbd_probe_rtt_seconds",
             "Moving average of each probe target's round-trip time.",
             &self.probe_rtt,
+        )?;
+        gauge(
+            e,
+            "gslbd_override_expires_timestamp_seconds",
+            "When a timed override returns to auto (Unix time), by target (vip empty: the region).",
+            &self.expires,
         )
     }
 }

@@ -40,6 +40,8 @@ impl Task {
                 End::Lost(why) => {
                     self.stats.errors.fetch_add(1, Relaxed);
                     if self.stats.connected.swap(false, Relaxed) {
+                        // A session that worked: retry soon (an etcd leader change, a lost node).
+                        backoff = Duration::from_millis(100);
                         warn!(error = %why, "etcd out of reach: answering from our own probes and the last overrides known");
                     } else {
                         warn!(error = %why, "cannot reach etcd");
@@ -48,12 +50,13 @@ impl Task {
                 }
             }
             // Wait before retrying. A change asked for meanwhile waits for the next session
-            // (at most `timeout`), then fails: it cannot reach the fleet.
+            // (at most a lease TTL: long enough for an etcd leader election or a lost node),
+            // then fails: it cannot reach the fleet.
             let deadline = tokio::time::sleep(backoff);
             tokio::pin!(deadline);
             loop {
                 self.pending.retain_mut(|(at, cmd)| {
-                    if at.elapsed() < self.cfg.timeout {
+                    if at.elapsed() < self.cfg.lease_ttl {
                         return true;
                     }
                     if let Some(reply) = cmd.take_reply() {
@@ -82,9 +85,14 @@ impl Task {
     async fn change(&mut self, client: &mut Client, cmd: Cmd) -> Option<End> {
         let t = self.cfg.timeout;
         let (k, value, reply) = match cmd {
-            Cmd::Override { key, value, reply } => (
+            Cmd::Override {
+                key,
+                value,
+                until,
+                reply,
+            } => (
                 self.key(&format!("overrides/{key}")),
-                (value != Override::Auto).then(|| value.as_str().to_string()),
+                (value != Override::Auto).then(|| crate::health::state::format_timed(value, until)),
                 reply,
             ),
             Cmd::Load { key, value, reply } => (

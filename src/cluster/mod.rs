@@ -58,6 +58,7 @@ enum Cmd {
     Override {
         key: TargetKey,
         value: Override,
+        until: Option<u64>,
         reply: oneshot::Sender<Result<(), String>>,
     },
     /// Write (or with `None`, delete) a fleet-wide pinned load.
@@ -109,10 +110,20 @@ impl std::fmt::Debug for ClusterHandle {
 impl ClusterHandle {
     /// Sets a fleet-wide override (etcd), answered once etcd has it; every instance applies
     /// it when its watch delivers it. Fails when etcd is out of reach.
-    pub async fn set_override(&self, key: TargetKey, value: Override) -> Result<(), String> {
+    pub async fn set_override(
+        &self,
+        key: TargetKey,
+        value: Override,
+        until: Option<u64>,
+    ) -> Result<(), String> {
         let (reply, rx) = oneshot::channel();
         self.cmd
-            .send(Cmd::Override { key, value, reply })
+            .send(Cmd::Override {
+                key,
+                value,
+                until,
+                reply,
+            })
             .map_err(|_| "cluster task stopped".to_string())?;
         rx.await.map_err(|_| "cluster task stopped".to_string())?
     }
@@ -251,8 +262,12 @@ pub fn apply(fleet: &mut FleetInput, root: &str, key: &str, value: &str, put: bo
             true
         }
         Some(Key::Override(target)) => {
-            match (put, Override::parse(value)) {
-                (true, Some(o)) if o != Override::Auto => {
+            fleet.expiries.remove(&target);
+            match (put, crate::health::state::parse_timed(value)) {
+                (true, Some((o, until))) if o != Override::Auto => {
+                    if let Some(t) = until {
+                        fleet.expiries.insert(target.clone(), t);
+                    }
                     fleet.overrides.insert(target, o);
                 }
                 _ => {

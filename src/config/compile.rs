@@ -575,10 +575,21 @@ impl<'a> ZoneCompiler<'a> {
             self.cx.err(line, format!("region {name:?}: location [{lat}, {lon}] is not [latitude -90..90, longitude -180..180]"));
             ok = false;
         }
-        let (vips, vips_ok) = self.region_vips(line, name, &ri.vips);
+        let cname = match &ri.cname {
+            Some(c) => match self.region_cname(line, name, ri, c) {
+                Some(n) => Some(n),
+                None => return None,
+            },
+            None => None,
+        };
+        let (vips, vips_ok) = if cname.is_some() {
+            (Vec::new(), true)
+        } else {
+            self.region_vips(line, name, &ri.vips)
+        };
         ok &= vips_ok;
         let min_vips_up = ri.min_vips_up.unwrap_or(1) as usize;
-        if min_vips_up == 0 || min_vips_up > vips.len().max(1) {
+        if cname.is_none() && (min_vips_up == 0 || min_vips_up > vips.len().max(1)) {
             let msg = format!(
                 "region {name:?}: min_vips_up {min_vips_up} must be 1–{}",
                 vips.len().max(1)
@@ -607,6 +618,7 @@ impl<'a> ZoneCompiler<'a> {
             lat,
             lon,
             vips,
+            cname,
             weight: ri.weight,
             cost: ri.cost,
             backup: ri.backup,
@@ -615,6 +627,53 @@ impl<'a> ZoneCompiler<'a> {
             probes,
             min_vips_up,
         })
+    }
+
+    /// A hostname region's target: an absolute name (or relative to the origin), and nothing
+    /// that needs VIPs beside it (`vips`, `vip_probes`, `min_vips_up`, a `{vip}` probe).
+    fn region_cname(
+        &mut self,
+        line: Option<usize>,
+        name: &str,
+        ri: &RegionInput,
+        written: &str,
+    ) -> Option<Name> {
+        let bad = |cx: &mut Ctx<'_>, msg: String| cx.err(line, format!("region {name:?}: {msg}"));
+        let mut ok = true;
+        if !ri.vips.is_empty() {
+            bad(&mut self.cx, "give vips or cname, not both".into());
+            ok = false;
+        }
+        if !ri.vip_probes.is_empty() || ri.min_vips_up.is_some() {
+            bad(
+                &mut self.cx,
+                "vip_probes and min_vips_up need VIPs; a cname region is probed as a whole".into(),
+            );
+            ok = false;
+        }
+        let per_vip = ri
+            .probe
+            .as_ref()
+            .is_some_and(|p| super::probe::is_per_vip(&p.over(&self.health.probe)));
+        if per_vip {
+            bad(
+                &mut self.cx,
+                "the probe names {vip}, but a cname region has no VIPs: probe its hostname".into(),
+            );
+            ok = false;
+        }
+        let target = match resolve_name(written, &self.origin) {
+            Ok(n) if n.is_root() => {
+                bad(&mut self.cx, "cname \".\" is not a hostname".into());
+                None
+            }
+            Ok(n) => Some(n),
+            Err(e) => {
+                bad(&mut self.cx, format!("cname: {e}"));
+                None
+            }
+        };
+        if ok { target } else { None }
     }
 
     /// A region's VIPs: addresses, none twice, at least one, at most 64. Returns those that
@@ -643,7 +702,8 @@ impl<'a> ZoneCompiler<'a> {
             }
         }
         if written.is_empty() {
-            self.cx.err(line, format!("region {name:?} has no VIP"));
+            let msg = format!("region {name:?} has no VIP (give vips, or cname for a hostname)");
+            self.cx.err(line, msg);
             ok = false;
         }
         if vips.len() > 64 {
@@ -717,6 +777,9 @@ impl<'a> ZoneCompiler<'a> {
         let sregions = self.service_regions(line, label, si, regions)?;
         let degraded_ttl = self.service_ttls(line, label, si);
         let all_down = self.all_down(line, label, si, &regions.by_name)?;
+        if LowerName::new(&owner) == self.lorigin {
+            self.apex_without_names(line, label, &sregions, &regions.list, &all_down)?;
+        }
         let rules = match &si.geo {
             Some(g) => {
                 let what = format!("services.{label}.geo");
@@ -744,6 +807,10 @@ impl<'a> ZoneCompiler<'a> {
             shed,
             hash_prefix: (hash_prefix[0], hash_prefix[1]),
             explain_txt: si.explain_txt,
+            ttl_follows_probes: si
+                .ttl_follows_probes
+                .unwrap_or(self.health.ttl_follows_probes),
+            use_ecs: si.ecs == super::zonefile::EcsUseInput::Use,
             ttl: si.ttl,
             degraded_ttl,
             min_ttl: self.health.min_ttl,
@@ -754,8 +821,8 @@ impl<'a> ZoneCompiler<'a> {
         })
     }
 
-    /// The service's owner name: inside the zone, below the apex, holding no static data and
-    /// not at or below a delegation.
+    /// The service's owner name: inside the zone, holding no static data (at the apex: no
+    /// static A or AAAA, the SOA, NS and the rest stay) and not at or below a delegation.
     fn service_owner(&mut self, line: Option<usize>, label: &str, tree: &Tree) -> Option<Name> {
         let owner = match resolve_name(label, &self.origin) {
             Ok(n) => n,
@@ -771,7 +838,24 @@ impl<'a> ZoneCompiler<'a> {
                 self.origin
             )
         } else if lowner == self.lorigin {
-            format!("service {label:?}: the apex holds the SOA and NS, it cannot be steered")
+            let clash: Vec<String> = tree
+                .nodes
+                .get(&lowner)
+                .map(|n| {
+                    n.rrsets
+                        .iter()
+                        .filter(|r| matches!(r.rtype, RecordType::A | RecordType::AAAA))
+                        .map(|r| r.rtype.to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if clash.is_empty() {
+                return Some(owner);
+            }
+            format!(
+                "service {label:?} steers the apex, which also has static {}: remove them or the service",
+                clash.join(" and ")
+            )
         } else if let Some(node) = tree.nodes.get(&lowner)
             && !node.rrsets.is_empty()
         {
@@ -784,6 +868,38 @@ impl<'a> ZoneCompiler<'a> {
             format!("service {label:?}: {owner} is at or below a delegation")
         } else {
             return Some(owner);
+        };
+        self.cx.err(line, msg);
+        None
+    }
+
+    /// A service at the apex cannot answer a CNAME (RFC 1034 §3.6.2: the apex holds SOA and
+    /// NS, and a CNAME owner holds nothing else): no hostname region, no `fallback_cname`.
+    fn apex_without_names(
+        &mut self,
+        line: Option<usize>,
+        label: &str,
+        sregions: &[usize],
+        list: &[Region],
+        all_down: &AllDown,
+    ) -> Option<()> {
+        let named: Vec<&str> = sregions
+            .iter()
+            .filter_map(|&i| list.get(i))
+            .filter(|r| r.cname.is_some())
+            .map(|r| r.name.as_str())
+            .collect();
+        let msg = if !named.is_empty() {
+            format!(
+                "service {label:?} is at the zone apex, where a CNAME cannot be answered, but its region(s) {} answer by cname: give them VIPs or list only VIP regions (`regions = [...]`)",
+                named.join(", ")
+            )
+        } else if matches!(all_down, AllDown::Cname(_)) {
+            format!(
+                "service {label:?} is at the zone apex, where a CNAME cannot be answered: use another all_down than fallback_cname"
+            )
+        } else {
+            return Some(());
         };
         self.cx.err(line, msg);
         None

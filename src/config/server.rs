@@ -104,6 +104,9 @@ pub struct HealthInput {
     /// Random jitter of each probe interval, as a fraction (0–0.5). Default 0.1.
     #[serde(default)]
     pub jitter: Option<f64>,
+    /// Services lower their TTL to the next probe that could change the answer (opt-in).
+    #[serde(default)]
+    pub ttl_follows_probes: bool,
 }
 
 /// `[dns]`: protocol limits.
@@ -282,6 +285,9 @@ pub struct HealthDefaults {
     pub rtt_half_life: std::time::Duration,
     /// Random jitter of each probe interval, as a fraction of it (0–0.5).
     pub jitter: f64,
+    /// Services lower their TTL to the time until a probe could change the answer, unless a
+    /// service says otherwise (`health.ttl_follows_probes`, default false).
+    pub ttl_follows_probes: bool,
 }
 
 impl Default for HealthDefaults {
@@ -291,6 +297,7 @@ impl Default for HealthDefaults {
             state_file: None,
             min_ttl: 5,
             rtt_half_life: std::time::Duration::from_secs(30),
+            ttl_follows_probes: false,
             jitter: 0.1,
         }
     }
@@ -494,6 +501,7 @@ fn check_health(
         min_ttl,
         rtt_half_life: std::time::Duration::from_secs_f64(half_life),
         jitter,
+        ttl_follows_probes: h.ttl_follows_probes,
     })
 }
 

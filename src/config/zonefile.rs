@@ -134,7 +134,11 @@ pub struct RegionInput {
     /// `[latitude, longitude]` in degrees.
     pub location: [f64; 2],
     /// Virtual IPs answered for this region (IPv4 and/or IPv6).
+    #[serde(default)]
     pub vips: Vec<String>,
+    /// A hostname answered (as a CNAME) instead of VIPs.
+    #[serde(default)]
+    pub cname: Option<String>,
     /// Capacity weight, 1–65535. Default 100.
     #[serde(default = "default_weight")]
     pub weight: u32,
@@ -406,6 +410,25 @@ pub struct ServiceInput {
     /// Answer `_explain.<name> TXT` with the decision. Default false.
     #[serde(default)]
     pub explain_txt: bool,
+    /// Lower the TTL to the time until a probe could change the answer. Default: the server's
+    /// `health.ttl_follows_probes` (false): answers carry the TTL written.
+    #[serde(default)]
+    pub ttl_follows_probes: Option<bool>,
+    /// `use` (default): locate clients by their ECS subnet; `ignore`: by the resolver's address
+    /// (the answer then does not depend on the ECS option: scope 0), like gdnsd's `ignore_ecs`.
+    #[serde(default)]
+    pub ecs: EcsUseInput,
+}
+
+/// `ecs = "use" | "ignore"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EcsUseInput {
+    /// Locate by the ECS subnet when the query has one.
+    #[default]
+    Use,
+    /// Locate by the resolver's address.
+    Ignore,
 }
 
 /// `all_down`: what a service answers when none of its regions is eligible.

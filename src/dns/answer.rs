@@ -155,7 +155,11 @@ pub fn answer(
                 return resp;
             }
             Found::Node { node, wildcard: _ } => {
-                if let Some(si) = node.service {
+                // A service answers A and AAAA (and ANY, as A), and NODATA for other types,
+                // unless it steers the apex: there the static SOA, NS, MX… answer them.
+                let steered =
+                    matches!(qtype, RecordType::A | RecordType::AAAA) || node.rrsets.is_empty();
+                if let Some(si) = node.service.filter(|_| steered) {
                     if let Some(svc) = zone.services.get(si) {
                         resp.service = Some(si);
                         let map = zones.map(svc);
@@ -253,8 +257,13 @@ fn answer_service(
         &zone.regions,
         health,
         family,
-        client.locate_addr(),
-        client.scoped_addr(),
+        // `ecs = "ignore"`: located by the resolver, and the answer holds for every subnet.
+        if svc.use_ecs {
+            client.locate_addr()
+        } else {
+            client.src
+        },
+        client.scoped_addr().filter(|_| svc.use_ecs),
         now,
         if svc.draws_by_slot() {
             crate::rt::unix_seconds()
@@ -264,6 +273,7 @@ fn answer_service(
         &mut (),
     );
     resp.scope = scope;
+    resp.chosen = decision.regions.clone();
     if let Some(target) = &decision.cname {
         resp.answers.push(Record::from_rdata(
             owner.clone(),
@@ -272,7 +282,6 @@ fn answer_service(
         ));
         return;
     }
-    resp.chosen = decision.regions.clone();
     steer::for_each_vip(&zone.regions, health, family, &decision, |ip| {
         resp.answers.push(Record::from_rdata(
             owner.clone(),
@@ -371,8 +380,12 @@ fn explain_txt(
         .services
         .iter()
         .find(|s| s.explain_txt && LowerName::new(&s.name) == target)?;
-    let addr = client.locate_addr();
-    let prefix = client.ecs.map(|e| e.source_prefix).filter(|p| *p > 0);
+    let (addr, prefix) = if svc.use_ecs {
+        let prefix = client.ecs.map(|e| e.source_prefix).filter(|p| *p > 0);
+        (client.locate_addr(), prefix)
+    } else {
+        (client.src, None)
+    };
     let x = crate::explain::explain_service(
         zones,
         health,

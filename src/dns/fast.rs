@@ -351,7 +351,11 @@ pub fn respond(
                 28 => Family::V6,
                 _ => return None,
             };
-            let ecs = q.ecs.map(|(_, e)| e).filter(|e| e.source_prefix > 0);
+            // `ecs = "ignore"`: located by the resolver, scope 0.
+            let ecs = q
+                .ecs
+                .map(|(_, e)| e)
+                .filter(|e| e.source_prefix > 0 && svc.use_ecs);
             let addr = ecs.map_or(src.ip(), |e| e.addr);
             let (decision, scope) = crate::steer::steer(
                 svc,
@@ -389,8 +393,8 @@ pub fn respond(
     let qtype = RecordType::from(q.qtype);
     let scope = steered.as_ref().map_or(0, |s| s.1);
     let chosen: &[usize] = match &steered {
-        Some((d, _, _)) if d.cname.is_none() => &d.regions,
-        _ => &[],
+        Some((d, _, _)) => &d.regions,
+        None => &[],
     };
     let mut tally = Tally {
         udp,
@@ -423,8 +427,8 @@ pub fn respond(
         }
         (Some((d, _, _)), None) => match &d.cname {
             Some(target) => {
-                // The all-down CNAME: the name compressed against the question, as the
-                // general path's encoder does it.
+                // A hostname region's target or the all-down CNAME: the name compressed
+                // against the question, as the general path's encoder does it.
                 rr_header(out, 5, d.ttl);
                 out.extend_from_slice(&[0, 0]);
                 let at = out.len();

@@ -96,6 +96,8 @@ pub struct FleetInput {
     pub observations: HashMap<TargetKey, BTreeMap<String, Observation>>,
     /// Fleet-wide operator overrides.
     pub overrides: HashMap<TargetKey, Override>,
+    /// When timed ones return to `auto` (Unix seconds).
+    pub expiries: HashMap<TargetKey, u64>,
     /// Fleet-wide pinned loads by region.
     pub loads: HashMap<TargetKey, f64>,
 }

@@ -148,6 +148,11 @@ pub struct RegionStatus {
     /// The operator's override of the region (`auto` when none).
     #[serde(rename = "override")]
     pub override_: Override,
+    /// When a timed override of the region returns to `auto` (Unix seconds).
+    pub override_until: Option<u64>,
+    /// The hostname a region answered by name points to (`cname`); `None` for VIP regions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cname: Option<String>,
     /// The mean of its probes' RTT averages, milliseconds; `None` before any success.
     pub rtt_ms: Option<f64>,
     /// The load in force: the operator's, else the highest fresh probe reading; `None` when
@@ -172,6 +177,8 @@ pub struct VipStatus {
     /// The operator's override of this VIP (`auto` when none).
     #[serde(rename = "override")]
     pub override_: Override,
+    /// When a timed override of the VIP returns to `auto` (Unix seconds).
+    pub override_until: Option<u64>,
     /// The VIP's own probe; `None` when only the region is probed (or nothing).
     pub probe: Option<ProbeStatus>,
 }
@@ -216,6 +223,8 @@ enum Cmd {
     SetOverride {
         key: TargetKey,
         value: Override,
+        /// Unix seconds after which it returns to `auto`.
+        until: Option<u64>,
         reply: oneshot::Sender<Result<(), String>>,
     },
     SetLoad {
@@ -289,6 +298,19 @@ impl HealthHandle {
         vip: Option<IpAddr>,
         value: Override,
     ) -> Result<(), String> {
+        self.set_override_until(zone, region, vip, value, None)
+            .await
+    }
+
+    /// Sets an operator override that returns to `auto` at `until` (Unix seconds), or never.
+    pub async fn set_override_until(
+        &self,
+        zone: &str,
+        region: &str,
+        vip: Option<IpAddr>,
+        value: Override,
+        until: Option<u64>,
+    ) -> Result<(), String> {
         let key = TargetKey {
             zone: zone.trim_end_matches('.').to_ascii_lowercase(),
             region: region.to_string(),
@@ -296,7 +318,12 @@ impl HealthHandle {
         };
         let (reply, rx) = oneshot::channel();
         self.cmd
-            .send(Cmd::SetOverride { key, value, reply })
+            .send(Cmd::SetOverride {
+                key,
+                value,
+                until,
+                reply,
+            })
             .map_err(|_| "health runner stopped".to_string())?;
         rx.await.map_err(|_| "health runner stopped".to_string())?
     }
@@ -359,6 +386,8 @@ struct Aggregator {
     zones: Arc<Catalog>,
     targets: HashMap<TargetKey, Target>,
     overrides: HashMap<TargetKey, Override>,
+    /// When timed overrides return to `auto` (Unix seconds).
+    expiries: HashMap<TargetKey, u64>,
     /// Operator-set loads by region, over probe readings.
     loads: HashMap<TargetKey, f64>,
     transitions: VecDeque<Transition>,
@@ -376,6 +405,8 @@ struct Aggregator {
     observations: watch::Sender<Arc<Observations>>,
     /// Unix time at `start`, to stamp observations.
     wall_start: u64,
+    /// Told once every target has its first result (the first round of probes).
+    first_round: Option<std::sync::mpsc::Sender<()>>,
 }
 
 /// The region's probe targets: `(key, spec)` for the region-level probe or one per VIP.
@@ -426,13 +457,35 @@ pub fn start(
     agg.read_state_file();
     agg.publish();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (round_tx, round_rx) = std::sync::mpsc::channel();
+    // The first round of probes ends when every target has a result, or when the slowest
+    // probe's timeout has passed: then targets still waiting keep their `initial` state.
+    let round_limit = zones
+        .zones
+        .iter()
+        .flat_map(|z| z.regions.iter().flat_map(|r| r.probes.iter()))
+        .map(|p| p.spec.timeout)
+        .max();
+    agg.first_round = Some(round_tx);
     let thread = crate::rt::on_own_thread("gslbd-health", move || async move {
         agg.sync_targets(true);
         agg.publish();
+        agg.first_round_done();
         let _ = ready_tx.send(());
         agg.run(rx).await;
     })?;
     let _ = ready_rx.recv_timeout(Duration::from_secs(5));
+    if let Some(limit) = round_limit {
+        let t0 = Instant::now();
+        let done = round_rx
+            .recv_timeout(limit + Duration::from_millis(250))
+            .is_ok();
+        info!(
+            ms = t0.elapsed().as_millis() as u64,
+            complete = done,
+            "first round of probes done: steered names answer from here"
+        );
+    }
     Ok((handle, thread))
 }
 
@@ -467,6 +520,7 @@ impl Aggregator {
             zones,
             targets: HashMap::new(),
             overrides: HashMap::new(),
+            expiries: HashMap::new(),
             loads: HashMap::new(),
             transitions: VecDeque::new(),
             transition_counts: HashMap::new(),
@@ -479,6 +533,7 @@ impl Aggregator {
             observed: Arc::new(Observations::new()),
             observations,
             wall_start: crate::rt::unix_seconds(),
+            first_round: None,
         }
     }
 
@@ -500,7 +555,8 @@ impl Aggregator {
                     // held, so that a reading past `load_max_age` leaves the snapshot even when
                     // no new probe result arrives.
                     let holds_load = self.targets.values().any(|t| t.state.load.is_some());
-                    if self.read_state_file() || holds_load {
+                    let expired = self.expire_overrides();
+                    if self.read_state_file() || holds_load || expired {
                         self.publish();
                     }
                 }
@@ -552,9 +608,15 @@ impl Aggregator {
                     self.record(key.to_string(), from, to, reason);
                 }
                 self.publish();
+                self.first_round_done();
             }
-            Cmd::SetOverride { key, value, reply } => {
-                let r = self.set_override(key, value);
+            Cmd::SetOverride {
+                key,
+                value,
+                until,
+                reply,
+            } => {
+                let r = self.set_override(key, value, until);
                 let _ = reply.send(r);
             }
             Cmd::SetLoad { key, value, reply } => {
@@ -578,8 +640,16 @@ impl Aggregator {
             Cmd::Fleet(input) => {
                 if let Some(f) = &input {
                     // The fleet's overrides and pinned loads replace ours; without etcd we keep
-                    // the last ones we knew.
+                    // the last ones we knew. Timed ones past their time are over already.
+                    let now = crate::rt::unix_seconds();
                     self.overrides = f.overrides.clone();
+                    self.expiries = f.expiries.clone();
+                    for (k, t) in &f.expiries {
+                        if *t <= now {
+                            self.overrides.remove(k);
+                            self.expiries.remove(k);
+                        }
+                    }
                     self.loads = f.loads.clone();
                 }
                 self.fleet = input;
@@ -606,7 +676,12 @@ impl Aggregator {
         }
     }
 
-    fn set_override(&mut self, key: TargetKey, value: Override) -> Result<(), String> {
+    fn set_override(
+        &mut self,
+        key: TargetKey,
+        value: Override,
+        until: Option<u64>,
+    ) -> Result<(), String> {
         let exists = self.zones.zones.iter().any(|z| {
             zone_key(z) == key.zone
                 && z.regions
@@ -617,10 +692,14 @@ impl Aggregator {
             return Err(format!("no such region or VIP: {key}"));
         }
         let old = self.overrides.get(&key).copied().unwrap_or_default();
+        self.expiries.remove(&key);
         if value == Override::Auto {
             self.overrides.remove(&key);
         } else {
             self.overrides.insert(key.clone(), value);
+            if let Some(t) = until {
+                self.expiries.insert(key.clone(), t);
+            }
         }
         if old != value {
             let vip = key.vip.map(|v| v.to_string()).unwrap_or_default();
@@ -635,6 +714,43 @@ impl Aggregator {
         self.write_state_file()?;
         self.publish();
         Ok(())
+    }
+
+    /// Tells `start` when every target has its first result.
+    fn first_round_done(&mut self) {
+        if self.first_round.is_some()
+            && self.targets.values().all(|t| t.state.probed)
+            && let Some(tx) = self.first_round.take()
+        {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Returns timed overrides whose time has come to `auto`. Returns whether any did.
+    fn expire_overrides(&mut self) -> bool {
+        let now = crate::rt::unix_seconds();
+        let due: Vec<TargetKey> = self
+            .expiries
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &due {
+            self.expiries.remove(k);
+            if let Some(old) = self.overrides.remove(k) {
+                info!(target = %k, from = old.as_str(), "timed override expired: back to auto");
+                self.record(
+                    k.to_string(),
+                    old.as_str(),
+                    "auto",
+                    "override expired".into(),
+                );
+            }
+        }
+        if !due.is_empty() {
+            let _ = self.write_state_file();
+        }
+        !due.is_empty()
     }
 
     fn set_load(&mut self, key: TargetKey, value: Option<f64>) -> Result<(), String> {
@@ -830,11 +946,17 @@ impl Aggregator {
                 addr: *ip,
                 up,
                 override_: ov,
+                override_until: self.expiries.get(&vk).copied(),
                 probe: self.targets.get(&vk).map(probe_status),
             });
         }
         let up_count = vip_up.count_ones() as usize;
-        let probed_up = up_count >= r.min_vips_up;
+        // A region answered by name has no VIPs: its own probe decides.
+        let probed_up = if r.vips.is_empty() {
+            region_target.is_none_or(|t| self.target_up(&region_key, t))
+        } else {
+            up_count >= r.min_vips_up
+        };
         let ov = self.overrides.get(&region_key).copied().unwrap_or_default();
         let eligible = match ov {
             Override::Auto => probed_up,
@@ -864,6 +986,7 @@ impl Aggregator {
             rtt_ms: rtt_ms.map(|v| v as f32),
             load: load.map(|(l, _)| l as f32),
             stable_until: stable,
+            override_until: self.expiries.get(&region_key).copied(),
         };
         let status = RegionStatus {
             zone: zone.to_string(),
@@ -874,6 +997,8 @@ impl Aggregator {
             up: ov.apply(probed_up),
             eligible,
             override_: ov,
+            override_until: self.expiries.get(&region_key).copied(),
+            cname: r.cname.as_ref().map(|c| c.to_string()),
             rtt_ms,
             load: load.map(|(l, _)| l),
             load_age_s: load.map(|(_, at)| now.saturating_sub(at).as_secs_f64()),
@@ -1027,10 +1152,15 @@ impl Aggregator {
         }
         self.state_text = Some(text.clone());
         match parse_state(&path, &text) {
-            Ok((ov, loads)) => {
-                if ov != self.overrides || loads != self.loads {
+            Ok(StateData {
+                overrides: ov,
+                expiries,
+                loads,
+            }) => {
+                if ov != self.overrides || loads != self.loads || expiries != self.expiries {
                     info!(path = %path.display(), overrides = ov.len(), loads = loads.len(), "overrides loaded from state file");
                     self.overrides = ov;
+                    self.expiries = expiries;
                     self.loads = loads;
                     return true;
                 }
@@ -1054,10 +1184,11 @@ impl Aggregator {
         let mut keys: Vec<(&TargetKey, &Override)> = self.overrides.iter().collect();
         keys.sort();
         let mut text = String::from(
-            "# gslbd operator overrides: \"zone/region\" or \"zone/region/vip\" = force-up | force-down | drain\n# Written by gslbd; edits are picked up within a second.\n[overrides]\n",
+            "# gslbd operator overrides: \"zone/region\" or \"zone/region/vip\" = force-up | force-down | drain\n# (\"drain until 2026-12-06T10:00:00Z\": back to auto then). Written by gslbd; edits are picked\n# up within a second.\n[overrides]\n",
         );
         for (k, v) in keys {
-            text.push_str(&format!("{:?} = {:?}\n", k.to_string(), v.as_str()));
+            let value = super::state::format_timed(*v, self.expiries.get(k).copied());
+            text.push_str(&format!("{:?} = {:?}\n", k.to_string(), value));
         }
         let mut loads: Vec<(&TargetKey, &f64)> = self.loads.iter().collect();
         loads.sort_by(|a, b| a.0.cmp(b.0));
@@ -1130,25 +1261,36 @@ struct StateFile {
     load: std::collections::BTreeMap<String, f64>,
 }
 
-/// Parses the state file's overrides.
-#[allow(clippy::type_complexity)]
-pub fn parse_state(
-    path: &Path,
-    text: &str,
-) -> Result<(HashMap<TargetKey, Override>, HashMap<TargetKey, f64>), String> {
+/// What a state file holds.
+#[derive(Debug, Default)]
+pub struct StateData {
+    /// Overrides in force (never `auto`).
+    pub overrides: HashMap<TargetKey, Override>,
+    /// When timed ones return to `auto` (Unix seconds).
+    pub expiries: HashMap<TargetKey, u64>,
+    /// Pinned loads by region.
+    pub loads: HashMap<TargetKey, f64>,
+}
+
+/// Parses the state file's overrides (`"drain"`, `"drain until 2026-12-06T10:00:00Z"`) and loads.
+pub fn parse_state(path: &Path, text: &str) -> Result<StateData, String> {
     let f: StateFile =
         toml::from_str(text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
     let mut out = HashMap::new();
+    let mut expiries = HashMap::new();
     for (k, v) in f.overrides {
         let key = TargetKey::parse(&k)
             .ok_or_else(|| format!("{}: bad key {k:?} (zone/region[/vip])", path.display()))?;
-        let ov = Override::parse(&v).ok_or_else(|| {
+        let (ov, until) = super::state::parse_timed(&v).ok_or_else(|| {
             format!(
-                "{}: {k}: bad value {v:?} (force-up, force-down, drain, auto)",
+                "{}: {k}: bad value {v:?} (force-up, force-down, drain, auto, optionally \"… until <RFC 3339 time>\")",
                 path.display()
             )
         })?;
         if ov != Override::Auto {
+            if let Some(t) = until {
+                expiries.insert(key.clone(), t);
+            }
             out.insert(key, ov);
         }
     }
@@ -1164,5 +1306,9 @@ pub fn parse_state(
         }
         loads.insert(key, v);
     }
-    Ok((out, loads))
+    Ok(StateData {
+        overrides: out,
+        expiries,
+        loads,
+    })
 }

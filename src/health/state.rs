@@ -64,6 +64,33 @@ pub enum Override {
     Drain,
 }
 
+/// An override as stored (state file, etcd): `drain`, or `drain until 2026-12-06T10:00:00Z`.
+pub fn format_timed(value: Override, until: Option<u64>) -> String {
+    match until {
+        Some(t) => format!(
+            "{} until {}",
+            value.as_str(),
+            humantime::format_rfc3339_seconds(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(t)
+            )
+        ),
+        None => value.as_str().to_string(),
+    }
+}
+
+/// Reads what [`format_timed`] writes; `None` for anything else.
+pub fn parse_timed(s: &str) -> Option<(Override, Option<u64>)> {
+    let s = s.trim();
+    match s.split_once(" until ") {
+        Some((v, t)) => {
+            let at = humantime::parse_rfc3339_weak(t.trim()).ok()?;
+            let secs = at.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+            Some((Override::parse(v.trim())?, Some(secs)))
+        }
+        None => Some((Override::parse(s)?, None)),
+    }
+}
+
 impl Override {
     /// The override's name as the admin API and the state file spell it (`force-up`, …).
     pub fn as_str(self) -> &'static str {
@@ -164,6 +191,7 @@ impl TargetState {
     /// An up target goes down after `fall` consecutive failures; a down one comes up after
     /// `rise` consecutive successes (gdnsd's up_thresh/down_thresh, HAProxy's rise/fall).
     pub fn observe(&mut self, sample: &Sample, now: Duration) -> Option<Flip> {
+        let first = !self.probed;
         self.probed = true;
         let ok = matches!(sample, Sample::Ok { .. });
         match sample {
@@ -196,6 +224,13 @@ impl TargetState {
         if ok == self.up {
             self.streak = 0;
             return None;
+        }
+        // The first result decides at once (gdnsd's first monitoring round): the configured
+        // `initial` state is a guess for before any probe, not a history for rise/fall.
+        if first {
+            self.up = ok;
+            self.streak = 0;
+            return Some(Flip { to_up: ok });
         }
         self.streak += 1;
         let needed = if self.up { self.fall } else { self.rise };
@@ -241,8 +276,26 @@ mod tests {
     const S: Duration = Duration::from_secs(1);
 
     #[test]
+    fn the_first_result_decides_at_once() {
+        // Initial up, first probe fails: down now, not after `fall` failures.
+        let mut t = TargetState::new(true, 2, 3, Duration::from_secs(30));
+        assert_eq!(t.observe(&bad(), S), Some(Flip { to_up: false }));
+        // Initial down, first probe succeeds: up now.
+        let mut t = TargetState::new(false, 2, 3, Duration::from_secs(30));
+        assert_eq!(t.observe(&ok(), S), Some(Flip { to_up: true }));
+        // Agreeing with the initial state changes nothing.
+        let mut t = TargetState::new(true, 2, 3, Duration::from_secs(30));
+        assert_eq!(t.observe(&ok(), S), None);
+    }
+
+    #[test]
     fn falls_after_fall_failures_and_rises_after_rise_successes() {
         let mut t = TargetState::new(true, 2, 3, Duration::from_secs(30));
+        assert_eq!(
+            t.observe(&ok(), S / 2),
+            None,
+            "the first result: up, as initial"
+        );
         assert_eq!(t.observe(&bad(), S), None);
         assert_eq!(t.observe(&bad(), 2 * S), None);
         assert_eq!(t.results_to_flip(), 1);
@@ -256,12 +309,13 @@ mod tests {
         );
         assert_eq!(t.observe(&ok(), 6 * S), None);
         assert_eq!(t.observe(&ok(), 7 * S), Some(Flip { to_up: true }));
-        assert_eq!((t.successes, t.failures), (3, 4));
+        assert_eq!((t.successes, t.failures), (4, 4));
     }
 
     #[test]
     fn a_success_resets_the_fall_streak() {
         let mut t = TargetState::new(true, 1, 2, Duration::from_secs(30));
+        t.observe(&ok(), S / 2);
         t.observe(&bad(), S);
         t.observe(&ok(), 2 * S);
         assert_eq!(t.observe(&bad(), 3 * S), None);

@@ -35,7 +35,8 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     /// The chosen regions, at most `answers` of them, in answer order (indices into the zone's
-    /// regions); empty for NODATA or a CNAME.
+    /// regions); the one region answered by name for its CNAME; empty for NODATA or the
+    /// all-down CNAME.
     pub regions: SmallVec<[usize; 4]>,
     /// Answer only the VIPs the health snapshot marks up (false when failing open).
     pub healthy_vips_only: bool,
@@ -284,7 +285,12 @@ pub fn decide<T: Trace>(inp: &Inputs<'_>, trace: &mut T) -> Decision {
                         dropped.push(i);
                         continue;
                     }
-                    let (up, total) = family_vips(r, view.vip_up, family);
+                    // A region answered by name is up or down as a whole.
+                    let (up, total) = if r.cname.is_some() {
+                        (1, 1)
+                    } else {
+                        family_vips(r, view.vip_up, family)
+                    };
                     if up == 0 {
                         trace.dropped(i, Why::VipsDown);
                         dropped.push(i);
@@ -332,6 +338,7 @@ pub fn decide<T: Trace>(inp: &Inputs<'_>, trace: &mut T) -> Decision {
         }
         trace.after(step, &cands);
     }
+    answerable(&mut cands, regions);
     cands.truncate(svc.answers);
 
     // The TTL cap covers every region whose change could change this answer: with an ordered
@@ -346,10 +353,16 @@ pub fn decide<T: Trace>(inp: &Inputs<'_>, trace: &mut T) -> Decision {
     } else {
         &initial[..(last_pos + 1).min(initial.len())]
     };
-    let cap = considered
-        .iter()
-        .filter_map(|&i| inp.health.region(regions[i].id).stable_until)
-        .min();
+    // The TTL the operator wrote, lowered to the next probe that could change the answer only
+    // when the service opts in (`ttl_follows_probes`).
+    let cap = if svc.ttl_follows_probes {
+        considered
+            .iter()
+            .filter_map(|&i| inp.health.region(regions[i].id).stable_until)
+            .min()
+    } else {
+        None
+    };
 
     if !cands.is_empty() {
         let degraded = partial
@@ -367,7 +380,7 @@ pub fn decide<T: Trace>(inp: &Inputs<'_>, trace: &mut T) -> Decision {
         return Decision {
             regions: cands.iter().copied().collect(),
             healthy_vips_only: true,
-            cname: None,
+            cname: target_of(&cands, regions),
             outcome: if degraded {
                 Outcome::Degraded
             } else {
@@ -420,6 +433,9 @@ pub fn decide<T: Trace>(inp: &Inputs<'_>, trace: &mut T) -> Decision {
         AllDown::Cname(name) => (SmallVec::new(), Some(name.clone())),
         AllDown::NoData => (SmallVec::new(), None),
     };
+    let mut regions_out = regions_out;
+    answerable(&mut regions_out, regions);
+    let cname = cname.or_else(|| target_of(&regions_out, regions));
     Decision {
         regions: regions_out,
         healthy_vips_only: false,
@@ -427,6 +443,25 @@ pub fn decide<T: Trace>(inp: &Inputs<'_>, trace: &mut T) -> Decision {
         outcome: Outcome::AllDown,
         ttl: cap_ttl(svc.degraded_ttl, cap, inp.now, svc.min_ttl),
     }
+}
+
+/// What one answer can hold: a CNAME owner has no other data (RFC 1034 §3.6.2), so when the
+/// first region answers by name (`cname`) it answers alone; otherwise regions answered by name
+/// are skipped and the VIP regions answer.
+fn answerable<A: smallvec::Array<Item = usize>>(order: &mut SmallVec<A>, regions: &[Region]) {
+    let named = |i: &usize| regions.get(*i).is_some_and(|r| r.cname.is_some());
+    match order.first() {
+        Some(first) if named(first) => order.truncate(1),
+        _ => order.retain(|i| !named(i)),
+    }
+}
+
+/// The CNAME target of an answer whose (only) region answers by name.
+fn target_of(order: &[usize], regions: &[Region]) -> Option<hickory_proto::rr::Name> {
+    order
+        .first()
+        .and_then(|&i| regions.get(i))
+        .and_then(|r| r.cname.clone())
 }
 
 /// VIPs of `family` that are up, and how many there are.

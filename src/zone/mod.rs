@@ -312,8 +312,12 @@ pub struct Region {
     pub lat: f64,
     /// Longitude in degrees, from `location`.
     pub lon: f64,
-    /// VIPs in the order written (at most 64); health masks index this.
+    /// VIPs in the order written (at most 64); health masks index this. Empty for a region
+    /// answered by name (`cname`).
     pub vips: Vec<IpAddr>,
+    /// A hostname target instead of VIPs: steered names answer a CNAME to it (like gdnsd's
+    /// DYNC or a Route 53 alias to another load balancer). Serves both address families.
+    pub cname: Option<hickory_proto::rr::Name>,
     /// Capacity weight, 1–65535 (default 100): the odds of `weighted`, the share of `sticky`, the
     /// room counted by `shed`.
     pub weight: u32,
@@ -375,6 +379,10 @@ pub struct Service {
     pub hash_prefix: (u8, u8),
     /// Answer `_explain.<name> TXT` with the decision table.
     pub explain_txt: bool,
+    /// Lower the TTL to the time until a probe could change the answer (opt-in).
+    pub ttl_follows_probes: bool,
+    /// Locate clients by their ECS subnet (`true`) or by the resolver's address (`false`).
+    pub use_ecs: bool,
     /// TTL of steered answers, seconds (default 30).
     pub ttl: u32,
     /// TTL while failover is in effect or everything is down.

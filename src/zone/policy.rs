@@ -24,7 +24,7 @@ impl Family {
 impl super::Region {
     /// Whether the region has a VIP of this family.
     pub fn serves(&self, family: Family) -> bool {
-        self.vips.iter().any(|v| family.matches(v))
+        self.cname.is_some() || self.vips.iter().any(|v| family.matches(v))
     }
 }
 

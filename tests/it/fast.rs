@@ -275,7 +275,8 @@ fn queries_the_fast_path_must_not_judge_get_the_general_answer() {
 }
 
 /// A zone whose steered names end in every way a decision can: addresses, the all-down CNAME,
-/// NODATA (no VIP of the family), and more addresses than 512 bytes hold.
+/// NODATA (no VIP of the family), more addresses than 512 bytes hold, a region answered by
+/// name, and the apex steered beside its static SOA and NS.
 const ENDINGS: &str = r#"origin = "f.test."
 ns = ["ns1"]
 [soa]
@@ -299,6 +300,13 @@ regions = ["a"]
 [services.v4only]
 regions = ["b"]
 all_down = "nodata"
+[regions.c]
+location = [35.0, 139.0]
+cname = "c.cdn.example.net."
+[services.named]
+regions = ["c"]
+[services."@"]
+regions = ["b"]
 "#;
 
 fn handlers_for(zone: &str) -> [(GslbHandler, std::sync::Arc<Shared>); 2] {
@@ -360,6 +368,12 @@ fn both_paths_end_every_decision_alike_and_count_alike() {
         // No IPv6 VIP: NODATA with the SOA (spelled as asked).
         Q::new("V4only.F.test.", RecordType::AAAA),
         Q::new("www.f.test.", RecordType::AAAA).ecs("81.2.3.0/24"),
+        Q::new("named.f.test.", RecordType::A).ecs("81.2.3.0/24"),
+        Q::new("Named.F.Test.", RecordType::AAAA),
+        Q::new("f.test.", RecordType::A).ecs("81.2.3.0/24"),
+        Q::new("F.test.", RecordType::AAAA),
+        Q::new("f.test.", RecordType::SOA),
+        Q::new("f.test.", RecordType::NS),
     ];
     // A burst beyond the RRL budget from one network: both paths drop and slip alike.
     for _ in 0..60 {

@@ -138,9 +138,13 @@ fn url_of(fake: &FakeHttp) -> String {
 }
 
 /// A server for `zone_text` over the sample geodata, without probe jitter.
+/// These tests read TTLs capped to the next probe that could change the answer, so they opt
+/// in to it server-wide (`health.ttl_follows_probes`); the default (the TTL as written) is
+/// tested in `the_ttl_written_is_answered_unless_a_service_opts_in_to_the_probe_cap`.
 fn server(zone_text: &str, tweak: impl FnOnce(&mut gslbd::config::ServerConfig)) -> TestServer {
     TestServer::with_zones_cfg(&[("z.toml", zone_text)], Some(&sample_mmdb()), |cfg| {
         cfg.health.jitter = 0.0;
+        cfg.health.ttl_follows_probes = true;
         tweak(cfg);
     })
 }
@@ -905,9 +909,10 @@ degraded_ttl = 9
 }
 
 #[test]
-fn initial_down_keeps_a_region_out_from_the_first_query() {
-    // eu-west starts down and its endpoint never answers; us-east starts up (the default) on an
-    // endpoint that never answers either, so it stays in the answers until `fall` timeouts.
+fn the_first_round_of_probes_decides_before_the_first_answer() {
+    // Both endpoints never answer. eu-west starts down, us-east up (the default): gslbd answers
+    // nothing steered before the first round of probes is over (bounded by the timeout), and
+    // each first result decides at once, so the very first answer already leaves both out.
     let fake = FakeHttp::start(lo(17, 1), Mode::Hang);
     let srv = server(
         &zone(
@@ -923,26 +928,38 @@ fn initial_down_keeps_a_region_out_from_the_first_query() {
     let first = london(&srv);
     assert_eq!(
         addrs(&first),
-        ips(&[US_EAST]),
-        "first query: eu-west initially down, us-east initially up"
+        ips(&[SA_EAST]),
+        "first query: both timed out in the first round"
     );
-    assert_eq!(ttl(&first), DEGRADED_TTL);
-    let eu = region(&srv, "eu-west");
-    assert!(!eu.up && !eu.eligible, "{eu:#?}");
-    // us-east falls; eu-west never comes in.
-    wait_answer(&srv, &[SA_EAST], "us-east times out");
+    for r in ["eu-west", "us-east"] {
+        let st = region(&srv, r);
+        assert!(!st.up && !st.eligible, "{st:#?}");
+        assert_eq!(reason(&st.probe), Some(FailReason::Timeout));
+    }
     let until = Instant::now() + Duration::from_secs(1);
     while Instant::now() < until {
         assert_eq!(addrs(&london(&srv)), ips(&[SA_EAST]));
         std::thread::sleep(Duration::from_millis(20));
     }
-    let eu = region(&srv, "eu-west");
-    assert!(!eu.up && eu.probe.as_ref().unwrap().failures >= 2);
-    assert_eq!(reason(&eu.probe), Some(FailReason::Timeout));
     // Once ready, `rise` successes bring it in.
     fake.set(Mode::ok("OK"));
     let took = wait_answer(&srv, &[EU_WEST], "eu-west ready");
     assert_within(took, bound(RISE), "initially down region up");
+}
+
+#[test]
+fn a_dead_region_is_not_answered_after_a_restart() {
+    // initial = "up" (the default) on a refused endpoint: before, gslbd answered it after
+    // every restart until `fall` probes had failed; now the first round says down, over UDP
+    // and TCP, from the first query on.
+    let fake = FakeHttp::start(lo(17, 3), Mode::ok("OK"));
+    let url = url_of(&fake);
+    drop(fake);
+    let srv = server(&zone(&[], &[("eu-west", probe(&url, ""))], SERVICE), |_| {});
+    srv.both(
+        &Q::new("www.gslb.example.", RecordType::A).ecs("81.2.3.0/24"),
+        |m, via| assert_eq!(addrs(m), ips(&[US_EAST]), "{via}"),
+    );
 }
 
 #[test]
@@ -1403,4 +1420,103 @@ fn per_vip_probes_reach_ipv6_vips_and_each_family_fails_over_alone() {
     assert_eq!(ttl(&m), NORMAL_TTL, "A lost nothing: not degraded");
     let eu = region(&srv, "eu-west");
     assert!(eu.up && eu.vips[0].up && !eu.vips[1].up, "{eu:#?}");
+}
+
+#[test]
+fn the_ttl_written_is_answered_unless_a_service_opts_in_to_the_probe_cap() {
+    // eu-west probed every 4 s with fall 3: with the cap a London answer's TTL would be ≤ 12.
+    let fake = FakeHttp::start(lo(30, 1), Mode::ok("OK"));
+    let slow = format!(
+        "probe = {{ {}, interval = 4, timeout = 0.2, fall = 3 }}",
+        url_of(&fake)
+    );
+    let services =
+        "[services.www]\nttl = 30\n[services.api]\nttl = 30\nttl_follows_probes = true\n";
+    let srv = server(&zone(&[], &[("eu-west", slow)], services), |cfg| {
+        cfg.health.ttl_follows_probes = false;
+    });
+    wait_probed_up(&srv, "eu-west");
+    assert_eq!(ttl(&london(&srv)), 30, "the default: the TTL as written");
+    let api = ask(&srv, "api.gslb.example.", RecordType::A, LONDON);
+    assert_eq!(addrs(&api), ips(&[EU_WEST]));
+    let t = ttl(&api);
+    assert!((9..=12).contains(&t), "api opted in: TTL {t}, want ≤ 12");
+}
+
+#[test]
+fn a_timed_override_ends_by_itself_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.toml");
+    let fake = FakeHttp::start(lo(31, 1), Mode::ok("OK"));
+    let zone_text = zone(&[], &[("eu-west", probe(&url_of(&fake), ""))], SERVICE);
+    let st = state.clone();
+    let first = server(&zone_text, move |cfg| cfg.health.state_file = Some(st));
+    wait_probed_up(&first, "eu-west");
+    let until = gslbd::rt::unix_seconds() + 4;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(first.health().set_override_until(
+        ZONE,
+        "eu-west",
+        None,
+        Override::Drain,
+        Some(until),
+    ))
+    .unwrap();
+    assert_eq!(addrs(&london(&first)), ips(&[US_EAST]));
+    let eu = region(&first, "eu-west");
+    assert_eq!(eu.override_, Override::Drain);
+    assert_eq!(eu.override_until, Some(until));
+    let saved = std::fs::read_to_string(&state).unwrap();
+    assert!(saved.contains("drain until "), "state file: {saved}");
+    drop(first);
+
+    // A restart before the end keeps the drain and its end.
+    let st = state.clone();
+    let second = server(&zone_text, move |cfg| cfg.health.state_file = Some(st));
+    assert_eq!(addrs(&london(&second)), ips(&[US_EAST]));
+    assert_eq!(region(&second, "eu-west").override_until, Some(until));
+
+    // At its end the override goes by itself: probes decide again and the state file forgets it.
+    let left = Duration::from_secs(until.saturating_sub(gslbd::rt::unix_seconds()) + 3);
+    wait_until(left, || {
+        region(&second, "eu-west").override_ == Override::Auto
+    })
+    .expect("the timed override ends");
+    assert_eq!(addrs(&london(&second)), ips(&[EU_WEST]));
+    assert_eq!(region(&second, "eu-west").override_until, None);
+    wait_until(PATIENCE, || {
+        !std::fs::read_to_string(&state)
+            .unwrap_or_default()
+            .contains("eu-west")
+    })
+    .expect("the expired override leaves the state file");
+}
+
+#[test]
+fn a_service_that_ignores_ecs_steers_by_the_resolver_and_says_scope_zero() {
+    let services = "[services.www]\nttl = 30\n[services.cdn]\nttl = 30\necs = \"ignore\"\n";
+    let srv = server(&zone(&[], &[], services), |_| {});
+    let toronto = "24.100.1.0/24";
+    // www uses the client subnet: London and Toronto differ.
+    assert_eq!(addrs(&london(&srv)), ips(&[EU_WEST]));
+    assert_eq!(
+        addrs(&ask(&srv, "www.gslb.example.", RecordType::A, toronto)),
+        ips(&[US_EAST])
+    );
+    // cdn ignores it: both get what the resolver's own address (loopback) gets, over UDP and TCP.
+    let plain = addrs(&srv.udp(&Q::new("cdn.gslb.example.", RecordType::A)));
+    for net in [LONDON, toronto] {
+        let q = Q::new("cdn.gslb.example.", RecordType::A).ecs(net);
+        srv.both(&q, |m, how| {
+            assert_eq!(addrs(m), plain, "{how} {net}");
+            let ecs = ecs_of(m).unwrap_or_else(|| panic!("{how}: ECS echoed"));
+            assert_eq!(ecs.scope_prefix(), 0, "{how} {net}: valid for every client");
+        });
+    }
+    // and scope 0 on www would be wrong: it does use the subnet.
+    let ecs = ecs_of(&london(&srv)).unwrap();
+    assert!(ecs.scope_prefix() > 0);
 }

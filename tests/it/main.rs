@@ -21,6 +21,7 @@
 //! - `protocol`: protocol details answered like NSD and Knot: DO, EDE, TSIG, opcodes, 0x20 case,
 //!   NSID, cookies.
 //! - `policy`: every steering policy through DNS, `_explain` TXT, `[[expect]]` in `check`.
+//! - `reach`: hostname regions, apex steering, subdivision and ASN rules, DB-IP data.
 
 #![allow(
     clippy::disallowed_methods,
@@ -44,3 +45,4 @@ mod layers;
 mod page;
 mod policy;
 mod protocol;
+mod reach;

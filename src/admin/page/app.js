@@ -401,6 +401,12 @@
     );
   }
 
+  // A region answered by name shows its CNAME target where others show VIPs.
+  function targets(r) {
+    if (r.cname) return [h("span", { class: "vip", "data-cname": r.cname, title: "answers CNAME " + r.cname }, "→ " + r.cname)];
+    return (r.vips || []).map(vipChip);
+  }
+
   function loadView(r) {
     if (r.load === null || r.load === undefined) return h("span", { class: "faint" }, "—");
     const pct = Math.max(0, Math.min(100, r.load * 100));
@@ -431,7 +437,7 @@
             h("span", { class: "rcard-zone" }, r.zone + (r.override !== "auto" ? " · " + r.override : "")),
             h("span", { class: "badge", "data-s": st }, STATE_LABEL[st]),
           ),
-          h("div", { class: "rcard-vips" }, (r.vips || []).map(vipChip)),
+          h("div", { class: "rcard-vips" }, targets(r)),
           h(
             "div",
             { class: "rcard-stats" },
@@ -463,7 +469,7 @@
           h("td", { class: "region-name" }, r.name),
           h("td", null, h("span", { class: "badge", "data-s": st }, STATE_LABEL[st])),
           h("td", null, h("span", { class: "badge", "data-s": ovState }, r.override)),
-          h("td", { class: "vips-cell" }, (r.vips || []).map(vipChip)),
+          h("td", { class: "vips-cell" }, targets(r)),
           h("td", { class: "num" }, fmtMs(r.rtt_ms)),
           h(
             "td",
