@@ -46,6 +46,13 @@ pub struct Located {
     pub country: Option<String>,
     /// The database's continent code (`EU`); `None` when absent.
     pub continent: Option<String>,
+    /// The database's subdivision (`US-CA`); `None` when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subdivision: Option<String>,
+    /// The client's autonomous system, from the ASN database; `None` without one or when it
+    /// does not know the address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asn: Option<u32>,
 }
 
 /// One region's line of the table.
@@ -349,6 +356,8 @@ fn locate(zones: &Catalog, svc: &Service, addr: IpAddr, from_ecs: bool) -> Locat
         longitude: None,
         country: None,
         continent: None,
+        subdivision: None,
+        asn: zones.geo.as_ref().and_then(|g| g.asn_of(addr)),
     };
     let db = zones.geo.as_ref().and_then(|g| g.lookup(addr).ok());
     if let Some(d) = &db {
@@ -358,12 +367,20 @@ fn locate(zones: &Catalog, svc: &Service, addr: IpAddr, from_ecs: bool) -> Locat
             l.longitude = rec.coords.map(|c| c.1);
             l.country = rec.country_str().map(str::to_string);
             l.continent = rec.continent_str().map(str::to_string);
+            l.subdivision = rec.subdivision_str();
         }
     }
     let rules = &svc.rules;
     let rec = db.as_ref().and_then(|d| d.record);
-    l.how = match crate::geo::place(rules, &svc.regions, addr, rec.as_ref()) {
+    l.how = match crate::geo::place(rules, &svc.regions, addr, rec.as_ref(), l.asn) {
         Placement::Network(net) => format!("network rule {net}"),
+        Placement::Asn(a) => format!("ASN rule AS{a}"),
+        Placement::Subdivision(..) => format!(
+            "subdivision rule {}",
+            rec.as_ref()
+                .and_then(|r| r.subdivision_str())
+                .unwrap_or_default()
+        ),
         Placement::Country(_) => format!(
             "country rule {}",
             rec.as_ref().and_then(|r| r.country_str()).unwrap_or("?")
@@ -416,6 +433,12 @@ impl Explanation {
         }
         if let Some(c) = &l.continent {
             let _ = write!(s, "/{c}");
+        }
+        if let Some(c) = &l.subdivision {
+            let _ = write!(s, ", {c}");
+        }
+        if let Some(a) = l.asn {
+            let _ = write!(s, ", AS{a}");
         }
         s.push('\n');
         let _ = writeln!(

@@ -90,11 +90,23 @@ enum Command {
 
 #[derive(Subcommand)]
 enum GeodataCommand {
-    /// Build a GeoIP2-City-compatible .mmdb from a CSV with the columns
-    /// network,city,country_iso_code,continent_code,latitude,longitude.
+    /// Build a .mmdb from CSV: a GeoIP2-City-compatible database by default, a
+    /// GeoLite2-ASN-compatible one with --asn.
+    ///
+    /// City: one CSV with the header
+    /// network,city,country_iso_code,continent_code,latitude,longitude and optionally a 7th
+    /// column subdivision_code (ISO 3166-2 without the country: CA for US-CA).
+    ///
+    /// ASN: one or more CSVs in the @ip-location-db/asn layout, no header, rows
+    /// start,end,asn,org with inclusive IPv4 or IPv6 ranges, e.g.
+    /// `gslbd geodata build --asn asn-ipv4.csv asn-ipv6.csv -o asn.mmdb`.
     Build {
-        /// The CSV file.
-        csv: PathBuf,
+        /// The CSV file; with --asn, one or more, read in order into one database.
+        #[arg(required = true, num_args = 1..)]
+        csv: Vec<PathBuf>,
+        /// Build a GeoLite2-ASN-compatible database from start,end,asn,org rows.
+        #[arg(long)]
+        asn: bool,
         /// Where to write the database (replaced atomically).
         #[arg(short, long)]
         output: PathBuf,
@@ -308,7 +320,10 @@ fn serve(path: &Path) -> anyhow::Result<()> {
         }
     };
     if let Some(g) = &loaded.geo {
-        info!(path = %g.path.display(), kind = %g.database_type, networks = g.networks, records = g.distinct, ms = loaded.took.geodata.as_millis() as u64, "geodata loaded");
+        info!(path = %g.describe(), kind = %g.database_type, networks = g.networks, records = g.distinct, ms = loaded.took.geodata.as_millis() as u64, "geodata loaded");
+        if let Some(a) = &g.asn {
+            info!(path = %a.describe(), kind = %a.database_type, networks = a.networks, records = a.distinct, "ASN geodata loaded");
+        }
     }
     info!(
         zones = loaded.zones.zones.len(),
@@ -345,8 +360,52 @@ fn serve(path: &Path) -> anyhow::Result<()> {
 
 fn geodata(cmd: GeodataCommand) -> anyhow::Result<()> {
     match cmd {
-        GeodataCommand::Build { csv, output } => {
-            gslbd::geo::build::build_file(&csv, &output).map_err(|d| anyhow::anyhow!("\n{d}"))?;
+        GeodataCommand::Build {
+            csv,
+            asn: true,
+            output,
+        } => {
+            let summary = gslbd::geo::build::build_asn_file(&csv, &output)
+                .map_err(|d| anyhow::anyhow!("\n{d}"))?;
+            for w in &summary.warnings {
+                eprintln!("warning: {w}");
+            }
+            if summary.overlaps > summary.warnings.len() {
+                eprintln!(
+                    "warning: {} more overlapping row(s)",
+                    summary.overlaps - summary.warnings.len()
+                );
+            }
+            let db = gslbd::geo::GeoDb::open(&output)?;
+            println!(
+                "{}: {} networks, {} distinct records ({} rows in {} CIDR blocks)",
+                output.display(),
+                db.networks,
+                db.records.len(),
+                summary.rows,
+                summary.blocks
+            );
+            if summary.aliased > 0 {
+                println!(
+                    "{} IPv6 block(s) in ::ffff:0:0/96, 2001::/32 or 2002::/16 left out: those \
+                     addresses resolve through the IPv4 rows",
+                    summary.aliased
+                );
+            }
+            Ok(())
+        }
+        GeodataCommand::Build {
+            csv,
+            asn: false,
+            output,
+        } => {
+            let [csv] = csv.as_slice() else {
+                anyhow::bail!(
+                    "a city database is built from one CSV ({} given); several are for --asn",
+                    csv.len()
+                );
+            };
+            gslbd::geo::build::build_file(csv, &output).map_err(|d| anyhow::anyhow!("\n{d}"))?;
             let db = gslbd::geo::GeoDb::open(&output)?;
             println!(
                 "{}: {} networks, {} distinct locations",
@@ -369,6 +428,12 @@ fn geodata(cmd: GeodataCommand) -> anyhow::Result<()> {
                     }
                     println!("country:   {}", rec.country_str().unwrap_or("(none)"));
                     println!("continent: {}", rec.continent_str().unwrap_or("(none)"));
+                    if let Some(sub) = rec.subdivision_str() {
+                        println!("subdivision: {sub}");
+                    }
+                    if rec.asn != 0 {
+                        println!("asn:       AS{}", rec.asn);
+                    }
                 }
                 None => println!("record:    (not in the database)"),
             }

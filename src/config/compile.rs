@@ -150,6 +150,7 @@ pub fn compile_zone_file_text(
     let input: ZoneFileInput =
         toml::from_str(text).map_err(|e| Diagnostics(vec![from_toml_error(file, text, &e)]))?;
     let mut zc = ZoneCompiler::new(file, text, &input, health)?;
+    zc.asn_db = geo.is_some_and(|g| g.asn.is_some());
 
     let sets = group_rrsets(zc.records());
     let Some(soa) = zc.apex_soa(&sets) else {
@@ -192,6 +193,8 @@ struct ZoneCompiler<'a> {
     origin_line: Option<usize>,
     /// A digest of the zone file's text and its master file's, for comparing fleet members.
     digest: siphasher::sip::SipHasher13,
+    /// Whether an ASN database is loaded (`asns` rules need one).
+    asn_db: bool,
 }
 
 /// The zone's name tree as services are added to it, with the names a service must keep clear
@@ -250,6 +253,7 @@ impl<'a> ZoneCompiler<'a> {
             origin,
             origin_line,
             digest,
+            asn_db: false,
         })
     }
 
@@ -539,7 +543,14 @@ impl<'a> ZoneCompiler<'a> {
         let rules = match &input.geo {
             Some(g) => {
                 let line = self.cx.line(g.span());
-                compile_rules(&mut self.cx, line, g.get_ref(), &by_name, "geo")
+                compile_rules(
+                    &mut self.cx,
+                    line,
+                    g.get_ref(),
+                    &by_name,
+                    "geo",
+                    self.asn_db,
+                )
             }
             None => GeoRules::default(),
         };
@@ -783,7 +794,8 @@ impl<'a> ZoneCompiler<'a> {
         let rules = match &si.geo {
             Some(g) => {
                 let what = format!("services.{label}.geo");
-                compile_rules(&mut self.cx, line, g, &regions.by_name, &what).over(&regions.rules)
+                compile_rules(&mut self.cx, line, g, &regions.by_name, &what, self.asn_db)
+                    .over(&regions.rules)
             }
             None => regions.rules.clone(),
         };
@@ -1283,11 +1295,52 @@ fn compile_rules(
     g: &GeoRulesInput,
     region_idx: &HashMap<String, usize>,
     what: &str,
+    asn_db: bool,
 ) -> GeoRules {
     let list = |cx: &mut Ctx<'_>, key: &str, names: &[String]| {
         rule_regions(cx, line, what, key, names, region_idx)
     };
     let mut rules = GeoRules::default();
+    if !g.asns.is_empty() && !asn_db {
+        cx.err(
+            line,
+            format!(
+                "{what}: asns rules need an ASN database: set asn_geodata in the server config"
+            ),
+        );
+    }
+    for (a, names) in &g.asns {
+        let digits = a
+            .strip_prefix("AS")
+            .or_else(|| a.strip_prefix("as"))
+            .unwrap_or(a);
+        match digits.parse::<u32>() {
+            Ok(n) if n > 0 => {
+                let l = list(cx, a, names);
+                rules.asns.insert(n, l);
+            }
+            _ => cx.err(
+                line,
+                format!("{what}: {a:?} is not an AS number (e.g. \"AS64500\" or \"64500\")"),
+            ),
+        }
+    }
+    for (s, names) in &g.subdivisions {
+        let parsed = s.split_once('-').and_then(|(c, sub)| {
+            let (cc, sc) = (crate::geo::db_code(c), crate::geo::subdivision_code(sub));
+            (cc != [0, 0] && sc != [0, 0, 0]).then_some((cc, sc))
+        });
+        match parsed {
+            Some(key) => {
+                let l = list(cx, s, names);
+                rules.subdivisions.insert(key, l);
+            }
+            None => cx.err(
+                line,
+                format!("{what}: subdivision {s:?} is not an ISO 3166-2 code like \"US-CA\" or \"GB-ENG\""),
+            ),
+        }
+    }
     for (net, names) in &g.networks {
         match net.parse::<IpNet>() {
             Ok(n) if n.trunc() == n => {

@@ -61,10 +61,25 @@ pub fn load_all(config_file: &Path) -> Result<Loaded, Diagnostics> {
 /// Loads the geodata and zones named by an already validated config.
 pub fn load_with(config: ServerConfig) -> Result<Loaded, Diagnostics> {
     let t0 = std::time::Instant::now();
-    let geo = match &config.geodata {
-        Some(p) => Some(GeoDb::open(p).map_err(|e| Diagnostics::one(p, None, e.to_string()))?),
-        None => None,
+    let geo_err = |p: &Path, e: crate::geo::GeoDbError| Diagnostics::one(p, None, e.to_string());
+    let mut geo = match (&config.geodata, &config.geodata_v6) {
+        (Some(p), None) => Some(GeoDb::open(p).map_err(|e| geo_err(p, e))?),
+        (Some(p), Some(q)) => Some(GeoDb::open_pair(p, q).map_err(|e| geo_err(p, e))?),
+        _ => None,
     };
+    if let Some(a) = &config.asn_geodata {
+        let asn = GeoDb::open(a).map_err(|e| geo_err(a, e))?;
+        match &mut geo {
+            Some(g) => g.asn = Some(Box::new(asn)),
+            None => {
+                return Err(Diagnostics::one(
+                    &config.file,
+                    None,
+                    "asn_geodata needs geodata (the ASN database refines a location database)",
+                ));
+            }
+        }
+    }
     let t1 = std::time::Instant::now();
     let Compiled { zones, maps } =
         compile_zone_dir(&config.zones_dir, geo.as_ref(), &config.health)?;

@@ -17,10 +17,15 @@ pub struct ServerConfigInput {
     /// Directory of zone files (`*.toml`, one zone each).
     #[serde(default = "default_zones")]
     pub zones: String,
-    /// MaxMind DB (GeoIP2/GeoLite2 City or Country, DB-IP City Lite) used to locate clients.
-    /// Optional: without it every client gets the zone's `[geo.default]`.
+    /// MaxMind DB (GeoIP2/GeoLite2 City or Country, DB-IP City Lite) used to locate clients,
+    /// or a pair `[IPv4 file, IPv6 file]`. Optional: without it every client gets the zone's
+    /// `[geo.default]`.
     #[serde(default)]
-    pub geodata: Option<String>,
+    pub geodata: Option<GeodataInput>,
+    /// An ASN database in MaxMind format (GeoLite2-ASN, or `gslbd geodata build --asn`), for
+    /// `asns` geo rules.
+    #[serde(default)]
+    pub asn_geodata: Option<String>,
     /// `[dns]`: protocol limits, NSID and cookies.
     #[serde(default)]
     pub dns: DnsInput,
@@ -39,6 +44,16 @@ pub struct ServerConfigInput {
     /// `[cluster]`: a fleet coordinated through etcd. None: standalone.
     #[serde(default)]
     pub cluster: Option<super::cluster::ClusterInput>,
+}
+
+/// `geodata`: one file for both address families, or `[IPv4 file, IPv6 file]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum GeodataInput {
+    /// One database for every address.
+    One(String),
+    /// A pair of single-family files, IPv4 first.
+    Pair(Vec<String>),
 }
 
 /// `[rrl]`: response rate limiting per client network. Off unless the table is present and
@@ -236,8 +251,12 @@ pub struct ServerConfig {
     /// Directory of zone files, resolved against the config file's directory.
     pub zones_dir: PathBuf,
     /// The MaxMind DB that locates clients, resolved like `zones_dir`; `None`: every client gets
-    /// its zone's `[geo.default]`.
+    /// its zone's `[geo.default]`. With `geodata_v6`, the IPv4 file of a pair.
     pub geodata: Option<PathBuf>,
+    /// The IPv6 file of a `geodata = [v4, v6]` pair.
+    pub geodata_v6: Option<PathBuf>,
+    /// The ASN database (`asn_geodata`), for `asns` rules.
+    pub asn_geodata: Option<PathBuf>,
     /// Largest UDP response sent to an EDNS client, bytes (512–4096).
     pub udp_payload: u16,
     /// How long a TCP connection may stay idle between queries (1–300 s).
@@ -311,6 +330,8 @@ impl ServerConfig {
             listen,
             zones_dir: zones_dir.into(),
             geodata: None,
+            geodata_v6: None,
+            asn_geodata: None,
             udp_payload: default_udp_payload(),
             tcp_timeout: std::time::Duration::from_secs(default_tcp_timeout()),
             workers: 1,
@@ -365,6 +386,19 @@ pub fn parse_server_config(file: &Path, text: &str) -> Result<ServerConfig, Diag
     let tcp_limits = tcp_limits(&input.dns).map_err(at_file)?;
     let nsid = nsid(input.dns.nsid.as_deref()).map_err(at_file)?;
     let cookie_secrets = cookie_secrets(&input.dns).map_err(at_file)?;
+    let (geodata, geodata_v6) = match &input.geodata {
+        None => (None, None),
+        Some(GeodataInput::One(p)) => (Some(resolve(p)), None),
+        Some(GeodataInput::Pair(v)) => match v.as_slice() {
+            [a, b] => (Some(resolve(a)), Some(resolve(b))),
+            _ => {
+                return Err(at_file(format!(
+                    "geodata: give one file, or two: [\"IPv4 file\", \"IPv6 file\"] (got {})",
+                    v.len()
+                )));
+            }
+        },
+    };
     let cluster = match &input.cluster {
         Some(c) => Some(super::cluster::compile(c, base).map_err(at_file)?),
         None => None,
@@ -373,7 +407,9 @@ pub fn parse_server_config(file: &Path, text: &str) -> Result<ServerConfig, Diag
         file: file.to_path_buf(),
         listen,
         zones_dir: resolve(&input.zones),
-        geodata: input.geodata.as_deref().map(resolve),
+        geodata,
+        geodata_v6,
+        asn_geodata: input.asn_geodata.as_deref().map(resolve),
         udp_payload: input.dns.udp_payload,
         tcp_timeout: std::time::Duration::from_secs(input.dns.tcp_timeout),
         workers: input.dns.workers,

@@ -461,6 +461,13 @@ pub struct GeoRulesInput {
     /// CIDR → ordered region list.
     #[serde(default)]
     pub networks: BTreeMap<String, Vec<String>>,
+    /// Autonomous system number (`"AS64500"` or `"64500"`) → ordered region list; needs
+    /// `asn_geodata`.
+    #[serde(default)]
+    pub asns: BTreeMap<String, Vec<String>>,
+    /// ISO 3166-2 subdivision code (`"US-CA"`) → ordered region list.
+    #[serde(default)]
+    pub subdivisions: BTreeMap<String, Vec<String>>,
     /// ISO 3166-1 alpha-2 country code → ordered region list.
     #[serde(default)]
     pub countries: BTreeMap<String, Vec<String>>,

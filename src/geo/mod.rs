@@ -6,6 +6,7 @@
 //! search. This module decides nothing about health; `steer` does that with the order it gets.
 
 pub mod build;
+pub mod continent;
 mod db;
 pub mod ecs;
 pub mod table;
@@ -17,6 +18,7 @@ use ipnet::IpNet;
 
 pub use db::{
     ALIAS_BASE, DbLookup, GeoDb, GeoDbError, GeoRecord, NO_RECORD, Tables, code as db_code,
+    subdivision_code, subdivision_text,
 };
 pub use ecs::{Ecs, EcsError};
 use table::RangeTable;
@@ -46,12 +48,20 @@ pub fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
 
 pub use crate::zone::rules::{GeoDefault, GeoRules};
 
+/// A table value that lets the layer below show through ([`RangeTable::overlay`]); below the
+/// IPv4 alias markers, far above any catchment id.
+const SEE_THROUGH: u32 = db::ALIAS_BASE - 1;
+
 /// Which rule of the precedence places a client. [`GeoMap::build`] places every network with
 /// these same functions, and `explain` asks them about one client, so the two cannot disagree.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Placement {
     /// A `networks` rule (the longest prefix that lists one of the service's regions).
     Network(IpNet),
+    /// An `asns` rule: the client's autonomous system, from the ASN database.
+    Asn(u32),
+    /// A `subdivisions` rule (`US-CA`).
+    Subdivision([u8; 2], [u8; 3]),
     /// A `countries` rule.
     Country([u8; 2]),
     /// A `continents` rule.
@@ -80,8 +90,8 @@ pub fn network_rule<'r>(
         .max_by_key(|(n, _)| n.prefix_len())
 }
 
-/// Where the rules after `networks` place a database record (or its absence): countries →
-/// continents → coordinates → default.
+/// Where the rules after `networks` and `asns` place a database record (or its absence):
+/// subdivisions → countries → continents → coordinates → default.
 pub fn place_record(
     rules: &GeoRules,
     service_regions: &[usize],
@@ -90,6 +100,14 @@ pub fn place_record(
     let Some(rec) = rec else {
         return Placement::Default;
     };
+    if rec.subdivision != [0, 0, 0]
+        && rules
+            .subdivisions
+            .get(&(rec.country, rec.subdivision))
+            .is_some_and(|l| applies(l, service_regions))
+    {
+        return Placement::Subdivision(rec.country, rec.subdivision);
+    }
     if rules
         .countries
         .get(&rec.country)
@@ -110,17 +128,35 @@ pub fn place_record(
     Placement::Default
 }
 
-/// Where the whole precedence places a client at `addr` whose database record is `rec`.
+/// The `asns` rule for a client in autonomous system `asn`, if one applies.
+pub fn asn_rule<'r>(
+    rules: &'r GeoRules,
+    service_regions: &[usize],
+    asn: u32,
+) -> Option<&'r Vec<usize>> {
+    rules
+        .asns
+        .get(&asn)
+        .filter(|l| asn != 0 && applies(l, service_regions))
+}
+
+/// Where the whole precedence places a client at `addr` whose database record is `rec` and
+/// whose autonomous system (from the ASN database) is `asn`: networks → ASNs → subdivisions →
+/// countries → continents → coordinates → default.
 pub fn place(
     rules: &GeoRules,
     service_regions: &[usize],
     addr: IpAddr,
     rec: Option<&GeoRecord>,
+    asn: Option<u32>,
 ) -> Placement {
-    match network_rule(rules, service_regions, addr) {
-        Some((net, _)) => Placement::Network(*net),
-        None => place_record(rules, service_regions, rec),
+    if let Some((net, _)) = network_rule(rules, service_regions, addr) {
+        return Placement::Network(*net);
     }
+    if let Some(a) = asn.filter(|a| asn_rule(rules, service_regions, *a).is_some()) {
+        return Placement::Asn(a);
+    }
+    place_record(rules, service_regions, rec)
 }
 
 /// A region for ordering: its index in the zone, its coordinates and its bias.
@@ -253,6 +289,9 @@ impl GeoMap {
                 for rec in &db.records {
                     let rule_list = |list: Option<&Vec<usize>>| allowed(list.map_or(&[], |l| l));
                     let id = match (place_record(rules, &service_regions, Some(rec)), rec.coords) {
+                        (Placement::Subdivision(c, s), at) => {
+                            interner.id(rule_list(rules.subdivisions.get(&(c, s))), dists(at))
+                        }
                         (Placement::Country(c), at) => {
                             interner.id(rule_list(rules.countries.get(&c)), dists(at))
                         }
@@ -284,6 +323,41 @@ impl GeoMap {
                 v6: RangeTable::uniform(default_id),
                 aliases: Vec::new(),
             },
+        };
+        // ASN rules win over everything the city database says: their ranges are laid over
+        // the tables (networks rules are painted over both below).
+        let asn_db = db.and_then(|d| d.asn.as_deref());
+        let tables = match asn_db {
+            Some(adb)
+                if rules
+                    .asns
+                    .keys()
+                    .any(|a| asn_rule(rules, &service_regions, *a).is_some()) =>
+            {
+                let memo: Vec<u32> = adb
+                    .records
+                    .iter()
+                    .map(|r| match asn_rule(rules, &service_regions, r.asn) {
+                        Some(list) => interner.id(allowed(list), Vec::new()),
+                        None => SEE_THROUGH,
+                    })
+                    .collect();
+                let f = |id: u32| memo.get(id as usize).copied().unwrap_or(SEE_THROUGH);
+                match adb.tables(f) {
+                    Ok(top) => {
+                        // The ASN file's own IPv4 alias markers are transparent as well: the city
+                        // tables' markers send those blocks to the IPv4 table, already overlaid.
+                        let clear = |v: u32| v == SEE_THROUGH || v >= db::ALIAS_BASE;
+                        Tables {
+                            v4: tables.v4.overlay(&top.v4, clear),
+                            v6: tables.v6.overlay(&top.v6, clear),
+                            aliases: tables.aliases,
+                        }
+                    }
+                    Err(_) => tables,
+                }
+            }
+            _ => tables,
         };
         let mut map = GeoMap {
             catchments: Vec::new(),

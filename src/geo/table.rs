@@ -161,6 +161,40 @@ impl<K: Addr> RangeTable<K> {
         *self = out;
     }
 
+    /// `top` laid over `self` in one merge of the two sorted lists: every address takes `top`'s
+    /// value unless `see_through(value)` says that value is transparent, then `self`'s. Equal
+    /// neighbours merge, so ECS scopes stay as wide as the result allows.
+    pub fn overlay(&self, top: &RangeTable<K>, see_through: impl Fn(u32) -> bool) -> Self {
+        let mut out = Self {
+            starts: Vec::with_capacity(self.starts.len() + top.starts.len()),
+            values: Vec::with_capacity(self.starts.len() + top.starts.len()),
+        };
+        // Both tables start at address zero; walk the union of their range starts in order,
+        // with the value of the range of each that holds the current start.
+        let (mut i, mut j) = (0usize, 0usize);
+        let (mut under, mut over) = (u32::MAX, u32::MAX);
+        loop {
+            let next_under = self.starts.get(i).copied();
+            let next_over = top.starts.get(j).copied();
+            let at = match (next_under, next_over) {
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) => a,
+                (None, Some(b)) => b,
+                (None, None) => break,
+            };
+            if next_under == Some(at) {
+                under = self.values[i];
+                i += 1;
+            }
+            if next_over == Some(at) {
+                over = top.values[j];
+                j += 1;
+            }
+            out.push(at, if see_through(over) { under } else { over });
+        }
+        out
+    }
+
     /// The value at `addr`.
     #[inline]
     pub fn get(&self, addr: K) -> u32 {
@@ -279,6 +313,36 @@ mod tests {
     fn uniform_table_has_scope_zero() {
         let t = RangeTable::<u128>::uniform(7);
         assert_eq!(t.lookup(12345), (7, 0));
+    }
+
+    #[test]
+    fn overlay_takes_the_top_except_where_it_is_transparent() {
+        const T: u32 = 99;
+        let base = RangeTable::from_sorted([(v4("10.0.0.0"), v4("10.255.255.255"), 1)], 0);
+        let top = RangeTable::from_sorted(
+            [
+                (v4("10.1.0.0"), v4("10.1.255.255"), 7),
+                (v4("10.2.0.0"), v4("10.2.255.255"), 1),
+                (v4("11.0.0.0"), v4("11.0.0.255"), 8),
+            ],
+            T,
+        );
+        let t = base.overlay(&top, |v| v == T);
+        assert_eq!(t.get(v4("9.255.255.255")), 0);
+        assert_eq!(t.get(v4("10.0.0.1")), 1);
+        assert_eq!(t.get(v4("10.1.2.3")), 7);
+        assert_eq!(t.get(v4("10.2.0.0")), 1);
+        assert_eq!(t.get(v4("10.3.0.0")), 1);
+        assert_eq!(t.get(v4("11.0.0.9")), 8);
+        assert_eq!(t.get(v4("11.0.1.0")), 0);
+        // 10.2/16 has the base's value on the top too: it merged with its neighbours.
+        assert_eq!(t.lookup(v4("10.2.0.0")), (1, 15));
+        // Painting gives the same table.
+        let mut painted = base.clone();
+        for (first, last, v) in top.ranges().filter(|r| r.2 != T) {
+            painted.paint(first, last, v);
+        }
+        assert_eq!(t, painted);
     }
 
     #[test]

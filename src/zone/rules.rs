@@ -1,6 +1,6 @@
-//! Operator geo rules in the model (`[geo]` of a zone, `geo` of a service): networks,
-//! countries and continents mapped to ordered region lists, and what to do with clients the
-//! database cannot place. `geo` compiles them into each service's map.
+//! Operator geo rules in the model (`[geo]` of a zone, `geo` of a service): networks, ASNs,
+//! subdivisions, countries and continents mapped to ordered region lists, and what to do with
+//! clients the database cannot place. `geo` compiles them into each service's map.
 
 use std::collections::HashMap;
 
@@ -11,6 +11,11 @@ use ipnet::IpNet;
 pub struct GeoRules {
     /// Client networks and their region lists; the longest matching prefix wins.
     pub networks: Vec<(IpNet, Vec<usize>)>,
+    /// Autonomous system number (from the ASN database) to region list.
+    pub asns: HashMap<u32, Vec<usize>>,
+    /// Subdivision (country code, ISO 3166-2 subdivision code zero-padded: `US-CA` is
+    /// (`US`, `CA\0`)) to region list.
+    pub subdivisions: HashMap<([u8; 2], [u8; 3]), Vec<usize>>,
     /// Country code (ISO 3166-1 alpha-2, upper case) to region list.
     pub countries: HashMap<[u8; 2], Vec<usize>>,
     /// Continent code (`EU`, `NA`…) to region list.
@@ -39,6 +44,10 @@ impl GeoRules {
             out.networks.retain(|(n, _)| n != net);
             out.networks.push((*net, list.clone()));
         }
+        out.asns
+            .extend(self.asns.iter().map(|(k, v)| (*k, v.clone())));
+        out.subdivisions
+            .extend(self.subdivisions.iter().map(|(k, v)| (*k, v.clone())));
         out.countries
             .extend(self.countries.iter().map(|(k, v)| (*k, v.clone())));
         out.continents

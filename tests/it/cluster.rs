@@ -456,6 +456,24 @@ fn an_override_through_one_instance_reaches_all_within_a_second_and_survives_res
     );
     assert_eq!(api_override(&fleet[2], "auto"), 200);
     all_answer(&addrs, PRIMARY, Duration::from_secs(1), "auto through c");
+    // A timed drain: on every instance, and over on every instance when its time is up.
+    assert_eq!(api_override(&fleet[0], "drain?for=4s"), 200);
+    all_answer(
+        &addrs,
+        BACKUP,
+        Duration::from_secs(1),
+        "timed drain through a",
+    );
+    let took = all_answer(
+        &addrs,
+        PRIMARY,
+        Duration::from_secs(7),
+        "the timed drain ends everywhere",
+    );
+    assert!(
+        took >= Duration::from_secs(2),
+        "ended after {took:?}, not 4 s"
+    );
 }
 
 #[test]

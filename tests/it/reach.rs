@@ -376,3 +376,185 @@ fn explain_shows_the_cname_of_a_hostname_region() {
         "{text}"
     );
 }
+
+/// `gslbd geodata build --asn geodata/sample-asn.csv` into `dir`, as an operator runs it.
+fn sample_asn_db(dir: &std::path::Path) -> std::path::PathBuf {
+    let out = dir.join("asn.mmdb");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_gslbd"))
+        .args(["geodata", "build", "--asn"])
+        .arg(repo().join("geodata/sample-asn.csv"))
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    out
+}
+
+/// Three regions; US clients go to us-east by country, except Illinois (subdivision) to
+/// us-west; AS64500 (half of the London network) goes to us-east; 81.2.3.0/24 has a network
+/// rule on top.
+const RULES_ZONE: &str = r#"origin = "gslb.example."
+ns = ["ns1"]
+[soa]
+serial = 1
+[[records]]
+name = "ns1"
+type = "A"
+data = "192.0.2.53"
+[regions.us-west]
+location = [47.6, -122.3]
+vips = ["192.0.2.1"]
+[regions.us-east]
+location = [39.0, -77.5]
+vips = ["192.0.2.2"]
+[regions.eu-west]
+location = [53.3, -6.3]
+vips = ["192.0.2.3"]
+[geo.countries]
+US = ["us-east"]
+[geo.subdivisions]
+US-IL = ["us-west"]
+[geo.asns]
+AS64500 = ["us-east"]
+[geo.networks]
+"81.2.3.0/24" = ["us-west"]
+[services.www]
+ttl = 30
+"#;
+
+#[test]
+fn asn_and_subdivision_rules_follow_the_documented_precedence() {
+    let dir = tempfile::tempdir().unwrap();
+    let asn = sample_asn_db(dir.path());
+    let srv = TestServer::with_zones_cfg(&[("z.toml", RULES_ZONE)], Some(&sample_mmdb()), |cfg| {
+        cfg.asn_geodata = Some(asn.clone());
+    });
+    let cases = [
+        // (client, answer, ECS scope, why)
+        (
+            "66.40.1.0/24",
+            "192.0.2.1",
+            16,
+            "Chicago: subdivision US-IL over country US",
+        ),
+        (
+            "98.128.1.0/24",
+            "192.0.2.2",
+            16,
+            "Seattle: country US, though us-west is nearer",
+        ),
+        ("71.80.1.0/24", "192.0.2.2", 16, "Miami: country US"),
+        // AS64500 is 81.2.0.0/17, but the network rule cuts 81.2.3.0/24 out of it: the widest
+        // block around 81.2.64.0 that is all AS64500 is 81.2.64.0/18.
+        (
+            "81.2.64.0/24",
+            "192.0.2.2",
+            18,
+            "AS64500 over the database's London",
+        ),
+        (
+            "81.2.200.0/24",
+            "192.0.2.3",
+            17,
+            "AS64501 has no rule: London, nearest eu-west",
+        ),
+        (
+            "81.2.3.0/24",
+            "192.0.2.1",
+            24,
+            "a network rule over the ASN rule",
+        ),
+    ];
+    for (client, want, scope, why) in cases {
+        both(
+            &srv,
+            "www.gslb.example.",
+            RecordType::A,
+            client,
+            |m, how| {
+                assert_eq!(addrs(m), [ip(want)], "{how} {why}");
+                let got = ecs_of(m).unwrap().scope_prefix();
+                assert_eq!(got, scope, "{how} {why}: scope");
+            },
+        );
+    }
+}
+
+#[test]
+fn explain_and_check_name_asns_and_subdivisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let asn = sample_asn_db(dir.path());
+    let zones = dir.path().join("zones");
+    std::fs::create_dir(&zones).unwrap();
+    std::fs::write(zones.join("z.toml"), RULES_ZONE).unwrap();
+    let cfg = dir.path().join("gslbd.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen = [\"127.0.0.1:0\"]\nzones = \"zones\"\ngeodata = {:?}\nasn_geodata = {:?}\n",
+            sample_mmdb(),
+            asn
+        ),
+    )
+    .unwrap();
+    let explain = |client: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gslbd"))
+            .args(["explain", "--config"])
+            .arg(&cfg)
+            .args(["www.gslb.example", "--client", client])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let t = explain("81.2.64.1");
+    assert!(
+        t.contains("ASN rule AS64500") && t.contains(", AS64500"),
+        "{t}"
+    );
+    let t = explain("66.40.1.1");
+    assert!(
+        t.contains("subdivision rule US-IL") && t.contains(", US-IL"),
+        "{t}"
+    );
+
+    // Without the ASN database the zone is refused, at the line of [geo.asns]'s table.
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen = [\"127.0.0.1:0\"]\nzones = \"zones\"\ngeodata = {:?}\n",
+            sample_mmdb()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gslbd"))
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("z.toml: line") && err.contains("asns rules need an ASN database"),
+        "{err}"
+    );
+    // Bad keys.
+    let bad = RULES_ZONE
+        .replace("US-IL = ", "USIL = ")
+        .replace("AS64500 = ", "ASX = ");
+    let err = check_fails(&bad);
+    assert!(
+        err.contains("subdivision \"USIL\" is not an ISO 3166-2 code"),
+        "{err}"
+    );
+    assert!(err.contains("\"ASX\" is not an AS number"), "{err}");
+}
