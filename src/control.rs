@@ -125,6 +125,18 @@ impl Control {
     /// is validated before anything changes; health state of regions that still exist is kept.
     pub async fn reload(&self, trigger: &str) -> ReloadReport {
         let _one_at_a_time = self.reload_lock.lock().await;
+        crate::process::notify_reloading();
+        let report = self.reload_locked(trigger).await;
+        crate::process::notify_ready(if report.ok {
+            "serving; last reload ok"
+        } else {
+            "serving; last reload failed, previous configuration in force"
+        });
+        report
+    }
+
+    /// The reload itself, under the reload lock.
+    async fn reload_locked(&self, trigger: &str) -> ReloadReport {
         let current = self.config();
         let file = self.config_file.clone();
         let loaded = tokio::task::spawn_blocking(move || -> Result<Loaded, Diagnostics> {

@@ -7,6 +7,7 @@
 //! - [`rt`]: threads with their own single-threaded tokio runtime.
 //! - [`diag`]: mistakes as `file: line N: reason`.
 //! - [`snapshot`]: the health snapshot the query path reads (plain data).
+//! - [`process`]: systemd readiness/reload notifications, dropping root after binding.
 //! - [`zone`]: the compiled model: zones, regions, services, policies, probe specs, static lookup.
 //! - [`geo`]: ECS, the MaxMind reader, per-service geo maps, the placement precedence.
 //! - [`steer`]: pure steering: locate, decide, ECS scope, VIP selection.
@@ -33,6 +34,7 @@ pub mod geo;
 pub mod health;
 pub mod memory;
 pub mod metrics;
+pub mod process;
 pub mod rt;
 pub mod served;
 pub mod server;

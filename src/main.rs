@@ -333,6 +333,7 @@ fn serve(path: &Path) -> anyhow::Result<()> {
     for z in &loaded.zones.zones {
         info!(zone = %z.origin, file = %z.file.display(), names = z.nodes.len(), regions = z.regions.len(), services = z.services.len(), "zone loaded");
     }
+    let user = loaded.config.user.clone();
     let gslbd = gslbd::server::launch(
         loaded,
         gslbd::server::LaunchOptions {
@@ -341,6 +342,20 @@ fn serve(path: &Path) -> anyhow::Result<()> {
         },
     )
     .context("cannot start")?;
+    // Every socket is bound (DNS and admin); root is not needed any more.
+    if let Some(user) = &user {
+        match gslbd::process::drop_privileges(user) {
+            Ok(id) => {
+                info!(user = %user, uid = id.uids[0], gid = id.gids[0], "dropped privileges: no root identity, no capabilities")
+            }
+            Err(e) => {
+                error!("cannot drop privileges: {e}");
+                gslbd.shutdown();
+                anyhow::bail!("refusing to serve as root: {e}");
+            }
+        }
+    }
+    gslbd::process::notify_ready("serving");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -353,6 +368,7 @@ fn serve(path: &Path) -> anyhow::Result<()> {
         }
         Ok::<_, std::io::Error>(())
     })?;
+    gslbd::process::notify_stopping();
     gslbd.shutdown();
     info!("stopped");
     Ok(())

@@ -26,6 +26,9 @@ pub struct ServerConfigInput {
     /// `asns` geo rules.
     #[serde(default)]
     pub asn_geodata: Option<String>,
+    /// Started as root: once every socket is bound, become this user (name or uid).
+    #[serde(default)]
+    pub user: Option<String>,
     /// `[dns]`: protocol limits, NSID and cookies.
     #[serde(default)]
     pub dns: DnsInput,
@@ -257,6 +260,8 @@ pub struct ServerConfig {
     pub geodata_v6: Option<PathBuf>,
     /// The ASN database (`asn_geodata`), for `asns` rules.
     pub asn_geodata: Option<PathBuf>,
+    /// The user to become once every socket is bound (`user`); `None`: stay who we are.
+    pub user: Option<String>,
     /// Largest UDP response sent to an EDNS client, bytes (512–4096).
     pub udp_payload: u16,
     /// How long a TCP connection may stay idle between queries (1–300 s).
@@ -332,6 +337,7 @@ impl ServerConfig {
             geodata: None,
             geodata_v6: None,
             asn_geodata: None,
+            user: None,
             udp_payload: default_udp_payload(),
             tcp_timeout: std::time::Duration::from_secs(default_tcp_timeout()),
             workers: 1,
@@ -410,6 +416,7 @@ pub fn parse_server_config(file: &Path, text: &str) -> Result<ServerConfig, Diag
         geodata,
         geodata_v6,
         asn_geodata: input.asn_geodata.as_deref().map(resolve),
+        user: input.user.clone(),
         udp_payload: input.dns.udp_payload,
         tcp_timeout: std::time::Duration::from_secs(input.dns.tcp_timeout),
         workers: input.dns.workers,

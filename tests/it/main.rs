@@ -8,6 +8,8 @@
 //! - `cluster`: a fleet through a real etcd: quorum health, fleet-wide overrides, faults (feature
 //!   `cluster`).
 //! - `check`: `gslbd check` / zone compile errors with file and line, and the binary itself.
+//! - `deploy`: the binary under a service manager: dropping root after binding port 53, systemd
+//!   notifications.
 //! - `fuzz_corpus`: every saved fuzz input and crasher replayed through the real entry points.
 //! - `fast`: the wire fast path gives the general path's answers, for the shapes it takes.
 //! - `layers`: the README's layering table checked against the imports of `src/`.
@@ -34,6 +36,7 @@ mod authoritative;
 mod check;
 mod cluster;
 mod conformance;
+mod deploy;
 mod fakes;
 mod fast;
 mod fuzz_corpus;
