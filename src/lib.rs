@@ -20,6 +20,7 @@
 //! - [`explain`]: the decision table, from the same steering calls as the query path.
 //! - [`dns`]: request bytes to response bytes: fast path, general path, accounting, UDP/TCP.
 //! - [`control`]: reloads, validated whole and reported.
+//! - [`delegation`]: `check --delegation`: the parent's NS and glue, lame servers, serial drift.
 //! - [`admin`]: the HTTP API, `/metrics`, the status page, SIGHUP and the zones watcher.
 //! - [`server`]: binds sockets, starts every thread, `launch` and shutdown.
 
@@ -27,6 +28,7 @@ pub mod admin;
 pub mod cluster;
 pub mod config;
 pub mod control;
+pub mod delegation;
 pub mod diag;
 pub mod dns;
 pub mod explain;

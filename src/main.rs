@@ -33,10 +33,28 @@ enum Command {
     },
     /// Validate the server config, the geodata and every zone file; print each error as
     /// `file: line N: reason` and exit non-zero if there is any.
+    ///
+    /// With --delegation, also ask each zone's parent for its delegation (NS set and glue),
+    /// compare it with the zone and the listen addresses, and ask every listed name server for
+    /// the SOA: reports missing or stale glue, lame servers and serial drift.
     Check {
         /// Server config file [default: ./gslbd.toml, else the repository's example]
         #[arg(short, long)]
         config: Option<PathBuf>,
+        /// Check each zone's delegation from its parent, and every name server it lists.
+        #[arg(long)]
+        delegation: bool,
+        /// With --delegation: a server of the parent zone to ask (IP or IP:port; repeat for
+        /// several) [default: the parent's name servers, found through the resolver]
+        #[arg(long, value_name = "ADDR")]
+        parent: Vec<String>,
+        /// With --delegation: the recursive resolver used to find the parent and to resolve
+        /// out-of-zone name servers [default: the first nameserver of /etc/resolv.conf]
+        #[arg(long, value_name = "ADDR")]
+        resolver: Option<String>,
+        /// With --delegation: the port the zone's name servers are asked on.
+        #[arg(long, default_value_t = 53)]
+        ns_port: u16,
     },
     /// Explain the answer a steered name gives a client: where the client is believed to be,
     /// every region with its health, distance, latency, load, cost and score, and why it was
@@ -150,7 +168,20 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve { config } => serve(&config.unwrap_or_else(default_config)),
-        Command::Check { config } => return check(&config.unwrap_or_else(default_config)),
+        Command::Check {
+            config,
+            delegation,
+            parent,
+            resolver,
+            ns_port,
+        } => {
+            let path = config.unwrap_or_else(default_config);
+            let code = check(&path);
+            if !delegation || code != ExitCode::SUCCESS {
+                return code;
+            }
+            return check_delegation(&path, &parent, resolver.as_deref(), ns_port);
+        }
         Command::Geodata { command } => geodata(command),
         Command::Override {
             target,
@@ -261,6 +292,59 @@ fn set_override(
     anyhow::ensure!(status.is_success(), "{url}: {status}: {text}");
     println!("{text}");
     Ok(())
+}
+
+/// `IP` or `IP:port` (port 53 by default).
+fn server_addr(s: &str) -> anyhow::Result<std::net::SocketAddr> {
+    if let Ok(a) = s.parse::<std::net::SocketAddr>() {
+        return Ok(a);
+    }
+    let ip: IpAddr = s
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{s:?} is not an address (IP or IP:port)"))?;
+    Ok(std::net::SocketAddr::new(ip, 53))
+}
+
+fn check_delegation(
+    path: &Path,
+    parents: &[String],
+    resolver: Option<&str>,
+    ns_port: u16,
+) -> ExitCode {
+    let run = || -> anyhow::Result<bool> {
+        let l = config::load_all(path).map_err(|d| anyhow::anyhow!("{d}"))?;
+        let opts = gslbd::delegation::Options {
+            parents: parents
+                .iter()
+                .map(|p| server_addr(p))
+                .collect::<anyhow::Result<_>>()?,
+            resolver: resolver.map(server_addr).transpose()?,
+            ns_port,
+            ..Default::default()
+        };
+        let findings = gslbd::delegation::check(&l.zones, &l.config.listen, &opts);
+        for f in &findings {
+            println!("{f}");
+        }
+        let errors = findings
+            .iter()
+            .filter(|f| f.level == gslbd::delegation::Level::Error)
+            .count();
+        let warnings = findings
+            .iter()
+            .filter(|f| f.level == gslbd::delegation::Level::Warning)
+            .count();
+        println!("delegation: {errors} error(s), {warnings} warning(s)");
+        Ok(errors == 0)
+    };
+    match run() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("gslbd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// What `check` and `explain` answer from: a load's catalog, with counters nobody reads.

@@ -8,6 +8,7 @@
 //! - `cluster`: a fleet through a real etcd: quorum health, fleet-wide overrides, faults (feature
 //!   `cluster`).
 //! - `check`: `gslbd check` / zone compile errors with file and line, and the binary itself.
+//! - `delegation`: `gslbd check --delegation` against an NSD parent on loopback.
 //! - `deploy`: the binary under a service manager: dropping root after binding port 53, systemd
 //!   notifications.
 //! - `fuzz_corpus`: every saved fuzz input and crasher replayed through the real entry points.
@@ -24,6 +25,8 @@
 //!   NSID, cookies.
 //! - `policy`: every steering policy through DNS, `_explain` TXT, `[[expect]]` in `check`.
 //! - `reach`: hostname regions, apex steering, subdivision and ASN rules, DB-IP data.
+//! - `resolver`: behind a real Unbound iterating down a loopback root → `example.` →
+//!   `gslb.example.` chain on port 53: answers by client subnet, cached by gslbd's ECS scope.
 
 #![allow(
     clippy::disallowed_methods,
@@ -36,6 +39,7 @@ mod authoritative;
 mod check;
 mod cluster;
 mod conformance;
+mod delegation;
 mod deploy;
 mod fakes;
 mod fast;
@@ -49,3 +53,4 @@ mod page;
 mod policy;
 mod protocol;
 mod reach;
+mod resolver;
