@@ -363,8 +363,8 @@ fn locate(zones: &Catalog, svc: &Service, addr: IpAddr, from_ecs: bool) -> Locat
     if let Some(d) = &db {
         l.network = d.record.map(|_| d.network.clone());
         if let Some(rec) = d.record {
-            l.latitude = rec.coords.map(|c| c.0);
-            l.longitude = rec.coords.map(|c| c.1);
+            l.latitude = rec.coords().map(|c| c.0);
+            l.longitude = rec.coords().map(|c| c.1);
             l.country = rec.country_str().map(str::to_string);
             l.continent = rec.continent_str().map(str::to_string);
             l.subdivision = rec.subdivision_str();

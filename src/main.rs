@@ -522,7 +522,7 @@ fn geodata(cmd: GeodataCommand) -> anyhow::Result<()> {
             println!("network:   {} (prefix /{})", r.network, r.prefix);
             match r.record {
                 Some(rec) => {
-                    match rec.coords {
+                    match rec.coords() {
                         Some((lat, lon)) => println!("location:  {lat}, {lon}"),
                         None => println!("location:  (none)"),
                     }

@@ -823,12 +823,12 @@ mod tests {
         let db = GeoDb::open(&p).unwrap();
         let de = db.record("10.1.2.3".parse().unwrap()).unwrap();
         assert_eq!(
-            (de.coords, de.country_str(), de.continent_str()),
+            (de.coords(), de.country_str(), de.continent_str()),
             (None, Some("DE"), Some("EU"))
         );
         let jp = db.record("10.2.2.3".parse().unwrap()).unwrap();
         assert_eq!(
-            (jp.coords, jp.country_str()),
+            (jp.coords(), jp.country_str()),
             (Some((35.68, 139.69)), Some("JP"))
         );
         let l = db.lookup("10.1.9.9".parse().unwrap()).unwrap();

@@ -24,11 +24,14 @@ use super::table::RangeTable;
 /// Value of a range with no database record.
 pub const NO_RECORD: u32 = u32::MAX;
 
-/// What the database says about a network, reduced to what steering uses.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// What the database says about a network, reduced to what steering uses. 32 bytes: a load
+/// holds one per distinct record of the database (343 k for GeoLite2-City).
+#[derive(Debug, Clone, Copy)]
 pub struct GeoRecord {
-    /// Latitude and longitude in degrees, when the record has them.
-    pub coords: Option<(f64, f64)>,
+    /// Latitude in degrees; NaN when the record has no coordinates (see [`Self::coords`]).
+    lat: f64,
+    /// Longitude in degrees; NaN when absent.
+    lon: f64,
     /// ISO 3166-1 alpha-2, upper case; `[0, 0]` when absent.
     pub country: [u8; 2],
     /// Continent code (`EU`, `NA`…); from the country when the database has none (DB-IP);
@@ -42,7 +45,41 @@ pub struct GeoRecord {
     pub asn: u32,
 }
 
+impl PartialEq for GeoRecord {
+    fn eq(&self, o: &Self) -> bool {
+        self.coords() == o.coords()
+            && self.country == o.country
+            && self.continent == o.continent
+            && self.subdivision == o.subdivision
+            && self.asn == o.asn
+    }
+}
+
 impl GeoRecord {
+    /// A record of these fields (`coords` `None`: no location).
+    pub fn new(
+        coords: Option<(f64, f64)>,
+        country: [u8; 2],
+        continent: [u8; 2],
+        subdivision: [u8; 3],
+        asn: u32,
+    ) -> Self {
+        let (lat, lon) = coords.unwrap_or((f64::NAN, f64::NAN));
+        Self {
+            lat,
+            lon,
+            country,
+            continent,
+            subdivision,
+            asn,
+        }
+    }
+
+    /// Latitude and longitude in degrees, when the record has them.
+    pub fn coords(&self) -> Option<(f64, f64)> {
+        (self.lat.is_finite() && self.lon.is_finite()).then_some((self.lat, self.lon))
+    }
+
     /// The country code as text; `None` when the record has none.
     pub fn country_str(&self) -> Option<&str> {
         code_str(&self.country)
@@ -137,7 +174,7 @@ struct RawRecord<'a> {
     #[serde(default, borrow)]
     continent: Option<RawContinent<'a>>,
     #[serde(default, borrow)]
-    subdivisions: Option<Vec<RawCountry<'a>>>,
+    subdivisions: Option<FirstSubdivision<'a>>,
     // The flat DB-IP layout (`@ip-location-db`): top-level coordinates (single-precision
     // floats there) and country.
     #[serde(default)]
@@ -157,6 +194,32 @@ struct RawLocation {
     latitude: Option<Number>,
     #[serde(default)]
     longitude: Option<Number>,
+}
+
+/// The ISO code of the first (largest) element of GeoIP2's `subdivisions` array; the others
+/// are skipped without being decoded, and nothing is allocated.
+#[derive(Debug, Clone, Copy, Default)]
+struct FirstSubdivision<'a>(Option<&'a str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for FirstSubdivision<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = FirstSubdivision<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an array of subdivisions")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let first: Option<RawCountry<'a>> = seq.next_element()?;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(FirstSubdivision(first.and_then(|c| c.iso_code)))
+            }
+        }
+        d.deserialize_seq(V(std::marker::PhantomData))
+    }
 }
 
 /// A number stored in any MaxMind numeric type: double (GeoIP2), float (DB-IP on npm), or an
@@ -240,9 +303,7 @@ impl RawRecord<'_> {
             .unwrap_or_else(|| super::continent::of_country(country));
         let subdivision = self
             .subdivisions
-            .as_ref()
-            .and_then(|s| s.first())
-            .and_then(|s| s.iso_code)
+            .and_then(|s| s.0)
             .map(subdivision_code)
             .unwrap_or([0, 0, 0]);
         let asn = self
@@ -250,13 +311,7 @@ impl RawRecord<'_> {
             .map(|n| n.0)
             .filter(|n| *n >= 1.0 && *n <= f64::from(u32::MAX))
             .map_or(0, |n| n as u32);
-        GeoRecord {
-            coords,
-            country,
-            continent,
-            subdivision,
-            asn,
-        }
+        GeoRecord::new(coords, country, continent, subdivision, asn)
     }
 }
 
@@ -321,8 +376,8 @@ pub struct GeoDb {
     pub records: Vec<GeoRecord>,
     /// How many distinct records the file has (kept after the index is dropped).
     pub distinct: usize,
-    /// (file index << 32 | data-section offset) → record id.
-    ids: FxHashMap<u64, u32>,
+    /// Per file: data-section offset → record id.
+    ids: Vec<FxHashMap<u32, u32>>,
     /// Networks (non-empty leaves) in the file, IPv4 aliases in IPv6 space not counted.
     pub networks: usize,
     /// The files: `[both]` or `[IPv4, IPv6]`.
@@ -576,7 +631,7 @@ impl GeoDb {
             database_type,
             records: Vec::new(),
             distinct: 0,
-            ids: FxHashMap::default(),
+            ids: Vec::new(),
             networks: 0,
             parts,
             asn: None,
@@ -632,17 +687,21 @@ impl GeoDb {
             (v4, v6)
         });
         let ((i4, v4), (i6, v6)) = (v4?, v6?);
-        let mut ids = FxHashMap::default();
-        let mut first: Vec<(usize, IpAddr)> = Vec::with_capacity(v4.first.len() + v6.first.len());
+        let mut ids: Vec<FxHashMap<u32, u32>> = vec![FxHashMap::default(); self.parts.len()];
+        let mut first: Vec<(u8, IpAddr)> = Vec::with_capacity(v4.first.len() + v6.first.len());
         let tagged = v4
             .first
             .into_iter()
             .map(|x| (i4, x))
             .chain(v6.first.into_iter().map(|x| (i6, x)));
         for (part, (offset, ip)) in tagged {
-            if let std::collections::hash_map::Entry::Vacant(e) = ids.entry(key(part, offset)) {
+            let Some(map) = ids.get_mut(part) else {
+                continue;
+            };
+            if let std::collections::hash_map::Entry::Vacant(e) = map.entry(offset) {
                 e.insert(u32::try_from(first.len()).unwrap_or(NO_RECORD - 1));
-                first.push((part, ip));
+                // At most two files: the index fits a byte.
+                first.push((part as u8, ip));
             }
         }
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -675,17 +734,15 @@ impl GeoDb {
 
     /// Decodes the record at each address of its file, through the reader (which checks the
     /// data section).
-    fn decode_all(
-        &self,
-        ips: &[(usize, IpAddr)],
-    ) -> Result<Vec<GeoRecord>, (usize, MaxMindDbError)> {
+    fn decode_all(&self, ips: &[(u8, IpAddr)]) -> Result<Vec<GeoRecord>, (usize, MaxMindDbError)> {
         ips.iter()
             .map(|(part, ip)| {
-                let reader = &self.parts[*part].reader;
+                let part = usize::from(*part);
+                let reader = &self.parts[part].reader;
                 let raw: Option<RawRecord> = reader
                     .lookup(*ip)
                     .and_then(|r| r.decode())
-                    .map_err(|e| (*part, e))?;
+                    .map_err(|e| (part, e))?;
                 Ok(raw.unwrap_or_default().reduce())
             })
             .collect()
@@ -695,7 +752,7 @@ impl GeoDb {
     /// (and the file, for `explain`). [`tables`](Self::tables) fails afterwards.
     pub fn drop_index(&mut self) {
         self.records = Vec::new();
-        self.ids = FxHashMap::default();
+        self.ids = Vec::new();
         if let Some(a) = &mut self.asn {
             a.drop_index();
         }
@@ -725,7 +782,12 @@ impl GeoDb {
             return Err(read_err(0, invalid("the record index was dropped")));
         }
         let value = |part: usize, leaf: Leaf| match leaf {
-            Leaf::Data(o) => f(self.ids.get(&key(part, o)).copied().unwrap_or(NO_RECORD)),
+            Leaf::Data(o) => f(self
+                .ids
+                .get(part)
+                .and_then(|m| m.get(&o))
+                .copied()
+                .unwrap_or(NO_RECORD)),
             _ => f(NO_RECORD),
         };
         // Both families are walked side by side.
@@ -819,11 +881,6 @@ impl GeoDb {
         let a = self.asn.as_ref()?;
         a.record(ip).map(|r| r.asn).filter(|n| *n != 0)
     }
-}
-
-/// The record-index key of a data offset in file `part`.
-fn key(part: usize, offset: u32) -> u64 {
-    (part as u64) << 32 | u64::from(offset)
 }
 
 /// The networks of one family in `p`, and each record's first network.
@@ -974,11 +1031,11 @@ mod tests {
         let london = db.record("81.2.69.1".parse().unwrap()).unwrap();
         // The shortest decimal of the single-precision value (DB-IP's 51.514301 is the f32
         // 51.5143), not its binary expansion 51.51430130004883.
-        assert_eq!(london.coords, Some((51.5143, -0.091224)));
+        assert_eq!(london.coords(), Some((51.5143, -0.091224)));
         assert_eq!(london.country_str(), Some("GB"));
         assert_eq!(london.continent_str(), Some("EU"), "from the country");
         let paris = db.record("2a01:e00::1".parse().unwrap()).unwrap();
-        assert_eq!(paris.coords, Some((48.8575, 2.35138)));
+        assert_eq!(paris.coords(), Some((48.8575, 2.35138)));
         assert_eq!(paris.continent_str(), Some("EU"));
         // IPv4-mapped addresses are looked up in the IPv4 file.
         let mapped = db.record("::ffff:81.2.69.1".parse().unwrap()).unwrap();

@@ -122,7 +122,7 @@ pub fn place_record(
     {
         return Placement::Continent(rec.continent);
     }
-    if rec.coords.is_some() {
+    if rec.coords().is_some() {
         return Placement::Coordinates;
     }
     Placement::Default
@@ -288,7 +288,10 @@ impl GeoMap {
                 let mut by_place: rustc_hash::FxHashMap<(u64, u64), u32> = Default::default();
                 for rec in &db.records {
                     let rule_list = |list: Option<&Vec<usize>>| allowed(list.map_or(&[], |l| l));
-                    let id = match (place_record(rules, &service_regions, Some(rec)), rec.coords) {
+                    let id = match (
+                        place_record(rules, &service_regions, Some(rec)),
+                        rec.coords(),
+                    ) {
                         (Placement::Subdivision(c, s), at) => {
                             interner.id(rule_list(rules.subdivisions.get(&(c, s))), dists(at))
                         }
