@@ -7,6 +7,7 @@
 //! - [`rt`]: threads with their own single-threaded tokio runtime.
 //! - [`diag`]: mistakes as `file: line N: reason`.
 //! - [`snapshot`]: the health snapshot the query path reads (plain data).
+//! - [`dnssec`]: keys, RRSIGs over canonical RRsets, compact denial, the signature cache.
 //! - [`process`]: systemd readiness/reload notifications, dropping root after binding.
 //! - [`zone`]: the compiled model: zones, regions, services, policies, probe specs, static lookup.
 //! - [`geo`]: ECS, the MaxMind reader, per-service geo maps, the placement precedence.
@@ -31,6 +32,7 @@ pub mod control;
 pub mod delegation;
 pub mod diag;
 pub mod dns;
+pub mod dnssec;
 pub mod explain;
 pub mod geo;
 pub mod health;
