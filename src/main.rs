@@ -99,10 +99,42 @@ enum Command {
         #[arg(long)]
         until: Option<String>,
     },
+    /// DNSSEC keys: make them, and print the DS records the parent publishes.
+    Dnssec {
+        #[command(subcommand)]
+        command: DnssecCommand,
+    },
     /// Build or inspect geolocation databases (MaxMind DB format).
     Geodata {
         #[command(subcommand)]
         command: GeodataCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DnssecCommand {
+    /// Make a key: writes K<zone>+<alg>+<tag>.key and .private (BIND's format) and prints the
+    /// file stem to put in the zone's `[dnssec] keys`.
+    Keygen {
+        /// The zone, e.g. gslb.example
+        #[arg(long)]
+        zone: String,
+        /// ecdsap256sha256 (13) or ed25519 (15)
+        #[arg(long, default_value = "ecdsap256sha256")]
+        algorithm: String,
+        /// A key-signing key (flags 257; also what a single combined key is); without it a
+        /// zone-signing key (256).
+        #[arg(long)]
+        ksk: bool,
+        /// Directory to write the files in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Print the DS records (SHA-256) of every signed zone's key-signing keys, for the parent.
+    Ds {
+        /// Server config file [default: ./gslbd.toml, else the repository's example]
+        #[arg(short, long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -183,6 +215,7 @@ fn main() -> ExitCode {
             return check_delegation(&path, &parent, resolver.as_deref(), ns_port);
         }
         Command::Geodata { command } => geodata(command),
+        Command::Dnssec { command } => dnssec(command),
         Command::Override {
             target,
             action,
@@ -456,6 +489,84 @@ fn serve(path: &Path) -> anyhow::Result<()> {
     gslbd.shutdown();
     info!("stopped");
     Ok(())
+}
+
+fn dnssec(cmd: DnssecCommand) -> anyhow::Result<()> {
+    use base64::Engine as _;
+    match cmd {
+        DnssecCommand::Keygen {
+            zone,
+            algorithm,
+            ksk,
+            dir,
+        } => {
+            let name = hickory_proto::rr::Name::from_ascii(if zone.ends_with('.') {
+                zone.clone()
+            } else {
+                format!("{zone}.")
+            })
+            .map_err(|e| anyhow::anyhow!("--zone {zone:?}: {e}"))?;
+            let alg = gslbd::dnssec::Algorithm::parse(&algorithm).ok_or_else(|| {
+                anyhow::anyhow!("--algorithm {algorithm:?}: ecdsap256sha256 (13) or ed25519 (15)")
+            })?;
+            let key = gslbd::dnssec::Key::generate(&name, alg, if ksk { 257 } else { 256 })
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let stem = dir.join(key.file_stem());
+            let created = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                .to_string()
+                .replace(['-', ':', 'T', 'Z'], "");
+            let write = |ext: &str, text: &str, mode: u32| -> anyhow::Result<()> {
+                use std::os::unix::fs::OpenOptionsExt;
+                let path = stem.with_extension(format!(
+                    "{}.{ext}",
+                    stem.extension()
+                        .map(|e| e.to_string_lossy())
+                        .unwrap_or_default()
+                ));
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(mode)
+                    .open(&path)
+                    .with_context(|| format!("{}", path.display()))?;
+                std::io::Write::write_all(&mut f, text.as_bytes())?;
+                Ok(())
+            };
+            write("key", &key.key_file(), 0o644)?;
+            write("private", &key.private_file(&created), 0o600)?;
+            println!("{}", stem.display());
+            Ok(())
+        }
+        DnssecCommand::Ds { config } => {
+            let path = config.unwrap_or_else(default_config);
+            let l = config::load_all(&path).map_err(|d| anyhow::anyhow!("{d}"))?;
+            let mut any = false;
+            for z in &l.zones.zones {
+                let Some(sg) = &z.dnssec else { continue };
+                for k in sg.signer.published.iter().filter(|k| k.is_sep()) {
+                    let ds = k.ds_rdata();
+                    let hex: String = ds[4..].iter().map(|b| format!("{b:02X}")).collect();
+                    println!(
+                        "{} IN DS {} {} 2 {}",
+                        z.origin.to_ascii(),
+                        k.tag,
+                        k.alg.number(),
+                        hex
+                    );
+                    println!(
+                        "; {} IN DNSKEY {} 3 {} {}",
+                        z.origin.to_ascii(),
+                        k.flags,
+                        k.alg.number(),
+                        base64::engine::general_purpose::STANDARD.encode(&k.public)
+                    );
+                    any = true;
+                }
+            }
+            anyhow::ensure!(any, "no zone of {} is signed", path.display());
+            Ok(())
+        }
+    }
 }
 
 fn geodata(cmd: GeodataCommand) -> anyhow::Result<()> {

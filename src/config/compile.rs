@@ -152,7 +152,9 @@ pub fn compile_zone_file_text(
     let mut zc = ZoneCompiler::new(file, text, &input, health)?;
     zc.asn_db = geo.is_some_and(|g| g.asn.is_some());
 
-    let sets = group_rrsets(zc.records());
+    let mut recs = zc.records();
+    let signer = zc.dnssec_signer(&mut recs);
+    let sets = group_rrsets(recs);
     let Some(soa) = zc.apex_soa(&sets) else {
         return Err(zc.cx.diags);
     };
@@ -177,7 +179,11 @@ pub fn compile_zone_file_text(
         &services,
         &regions.by_name,
     );
-    zc.finish(soa, tree, regions.list, services, expects)
+    let mut zone = zc.finish(soa, tree, regions.list, services, expects)?;
+    if let Some((signer, cache_size)) = signer {
+        zone.dnssec = Some(super::signing::sign_at_load(&zone, signer, cache_size));
+    }
+    Ok(zone)
 }
 
 /// One zone file being compiled: its input, its origin and the mistakes found so far. Each
@@ -1078,7 +1084,53 @@ impl<'a> ZoneCompiler<'a> {
             has_cuts,
             has_dnames,
             max_labels,
+            dnssec: None,
         })
+    }
+
+    /// `[dnssec]`: the keys read, the policy checked, and the apex DNSKEY (and CDS, CDNSKEY)
+    /// RRsets added to `recs`; `None` for an unsigned zone or after reporting a mistake.
+    fn dnssec_signer(
+        &mut self,
+        recs: &mut Vec<Sourced>,
+    ) -> Option<(Arc<crate::dnssec::Signer>, usize)> {
+        let d = self.input.dnssec.as_ref()?;
+        let line = self.cx.line(d.span());
+        let base = self
+            .cx
+            .file
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        match super::signing::signer(d.get_ref(), &self.origin, &base) {
+            Ok((signer, cache)) => {
+                for s in recs.iter() {
+                    let t = s.record.record_type();
+                    if matches!(
+                        t,
+                        RecordType::DNSKEY | RecordType::CDS | RecordType::CDNSKEY
+                    ) && LowerName::new(&s.record.name) == self.lorigin
+                    {
+                        self.cx.err(
+                            s.line,
+                            format!("{t} at the apex comes from [dnssec] keys: remove it from the zone data"),
+                        );
+                    }
+                }
+                for (_, set) in signer.apex_key_sets() {
+                    recs.extend(set.into_iter().map(|record| Sourced {
+                        record,
+                        line,
+                        file: None,
+                    }));
+                }
+                Some((signer, cache))
+            }
+            Err(e) => {
+                self.cx.err(line, format!("[dnssec]: {e}"));
+                None
+            }
+        }
     }
 }
 

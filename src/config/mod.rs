@@ -12,6 +12,7 @@ mod compile;
 pub mod master;
 pub mod probe;
 mod server;
+mod signing;
 pub mod zonefile;
 
 pub use crate::diag::{Diagnostic, Diagnostics, line_of};

@@ -41,6 +41,41 @@ pub struct ZoneFileInput {
     /// Decisions this zone promises; `gslbd check` evaluates them.
     #[serde(default)]
     pub expect: Vec<Spanned<ExpectInput>>,
+    /// Online DNSSEC signing.
+    #[serde(default)]
+    pub dnssec: Option<Spanned<DnssecInput>>,
+}
+
+/// `[dnssec]`: the zone's keys and signature policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnssecInput {
+    /// Keys that sign, as BIND file names without the extension (`keys/Kgslb.example.+013+12345`,
+    /// relative to the zone file; `.key` and `.private` are read). A key with flags 257 signs
+    /// the DNSKEY RRset (a KSK), one with 256 the rest (a ZSK); without a ZSK the 257 keys sign
+    /// everything (a CSK).
+    pub keys: Vec<String>,
+    /// Keys published in the DNSKEY RRset without signing (rollovers).
+    #[serde(default)]
+    pub publish_only: Vec<String>,
+    /// How long a signature is valid. Default 14 days.
+    #[serde(default)]
+    pub validity: Option<String>,
+    /// A signature is made anew when less than this is left. Default: half the validity.
+    #[serde(default)]
+    pub refresh: Option<String>,
+    /// How far the inception is set back for slow clocks. Default 1 hour.
+    #[serde(default)]
+    pub inception_offset: Option<String>,
+    /// TTL of DNSKEY, CDS and CDNSKEY. Default 3600.
+    #[serde(default)]
+    pub dnskey_ttl: Option<u32>,
+    /// Publish CDS and CDNSKEY for the KSKs (RFC 7344, RFC 8078). Default true.
+    #[serde(default)]
+    pub cds: Option<bool>,
+    /// Most RRsets whose signatures are kept. Default 100 000 (and never below what load signs).
+    #[serde(default)]
+    pub cache_size: Option<usize>,
 }
 
 /// The zone's TTL when the file gives none: 3600 seconds.

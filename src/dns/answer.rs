@@ -64,6 +64,8 @@ pub struct Response {
     pub chosen: smallvec::SmallVec<[usize; 4]>,
     /// An Extended DNS Error to add (RFC 8914), when the query had EDNS.
     pub ede: Option<super::wire::Ede>,
+    /// Answer records not to sign: CNAMEs synthesised from a DNAME (RFC 6672 §5.3.1).
+    pub unsigned: smallvec::SmallVec<[usize; 2]>,
 }
 
 impl Response {
@@ -132,6 +134,7 @@ pub fn answer(
                     resp.rcode = ResponseCode::YXDomain;
                     return resp;
                 };
+                resp.unsigned.push(resp.answers.len());
                 resp.answers.push(Record::from_rdata(
                     owner.clone(),
                     drec.ttl,

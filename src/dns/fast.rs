@@ -330,6 +330,12 @@ pub fn respond(
     let zones = &served.zones;
     let entry = zones.fast.names.get(&q.key[..q.key_len])?;
     let zone = zones.zones.get(entry.zone)?;
+    // A signed zone's DO queries: steered addresses get their cached RRSIGs here; static data
+    // and everything else takes the general path, which signs it.
+    let signing = zone.dnssec.as_ref().filter(|_| q.dnssec_ok);
+    if signing.is_some() && !matches!(entry.what, FastWhat::Service(_)) {
+        return None;
+    }
     let udp = protocol == Protocol::Udp;
     let udp_limit = q.edns.map_or(512, |p| p.clamp(512, shared.udp_payload));
     let limit = if udp {
@@ -381,6 +387,11 @@ pub fn respond(
                     &decision,
                     |ip| vips.push(ip),
                 );
+            }
+            // A signed CNAME or NODATA needs more than cached RRSIGs: the general path (which
+            // decides again) answers those.
+            if signing.is_some() && (decision.cname.is_some() || vips.is_empty()) {
+                return None;
             }
             steered = Some((decision, scope, *si));
             None
@@ -456,7 +467,18 @@ pub fn respond(
                         }
                     }
                 }
-                (u16::try_from(vips.len()).ok()?, 0)
+                let mut an = u16::try_from(vips.len()).ok()?;
+                if let (Some(sg), Some((_, _, si))) = (signing, &steered) {
+                    let svc = zone.services.get(*si)?;
+                    let now = crate::rt::unix_seconds();
+                    for rdata in sg.steered_sigs(*si, svc, qtype, &vips, now).iter() {
+                        rr_header(out, 46, d.ttl);
+                        out.extend_from_slice(&u16::try_from(rdata.len()).ok()?.to_be_bytes());
+                        out.extend_from_slice(rdata);
+                        an += 1;
+                    }
+                }
+                (an, 0)
             }
         },
         (None, None) => return None,

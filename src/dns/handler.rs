@@ -323,6 +323,9 @@ impl GslbHandler {
             std::time::Instant::now(),
         );
         super::case::spell_as_asked(&mut resp, qname);
+        if plan.opt.is_some_and(|o| o.dnssec_ok) {
+            super::sign::add_dnssec(&served.zones, &mut resp, qname, qtype);
+        }
         resp
     }
 

@@ -19,6 +19,7 @@ pub mod cookie;
 pub mod fast;
 pub mod handler;
 pub mod rrl;
+pub mod sign;
 pub mod tcp;
 pub mod udp;
 pub mod wire;

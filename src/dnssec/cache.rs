@@ -54,9 +54,35 @@ impl SigCache {
         self.signed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// The RRSIGs of the RRset, from the cache or signed now (`now`: Unix seconds). Their owner
-    /// is `owner` as given (the query's spelling).
+    /// The RRSIGs of the RRset, from the cache or signed now (`now`: Unix seconds): signed
+    /// over the original TTL `ttl`, sent with the TTL the RRset is answered with, `served_ttl`
+    /// (lower when a steered answer is degraded). Their owner is `owner` as given (the query's
+    /// spelling).
+    #[allow(clippy::too_many_arguments)]
     pub fn get_or_sign(
+        &self,
+        signer: &Signer,
+        owner: &Name,
+        rtype: RecordType,
+        ttl: u32,
+        served_ttl: u32,
+        mut rdatas: Vec<Vec<u8>>,
+        now: u64,
+    ) -> Vec<Record> {
+        let (sigs, _) = self.lookup(signer, owner, rtype, ttl, std::mem::take(&mut rdatas), now);
+        sigs.iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r.name = owner.clone();
+                r.ttl = served_ttl.min(ttl);
+                r
+            })
+            .collect()
+    }
+
+    /// The RRset's signatures as cached (owner and TTL as signed) and when they are due for
+    /// renewal (Unix seconds), signing them now when they are missing or due.
+    pub fn lookup(
         &self,
         signer: &Signer,
         owner: &Name,
@@ -64,7 +90,7 @@ impl SigCache {
         ttl: u32,
         mut rdatas: Vec<Vec<u8>>,
         now: u64,
-    ) -> Vec<Record> {
+    ) -> (Arc<[Record]>, u64) {
         rdatas.sort();
         rdatas.dedup();
         let key = Key {
@@ -76,14 +102,15 @@ impl SigCache {
         let cached = self.map.read().ok().and_then(|m| {
             m.get(&key)
                 .filter(|e| e.renew_at > now)
-                .map(|e| e.sigs.clone())
+                .map(|e| (e.sigs.clone(), e.renew_at))
         });
-        let sigs = match cached {
-            Some(s) => s,
+        match cached {
+            Some(hit) => hit,
             None => {
                 let fresh: Arc<[Record]> = signer.sign(owner, rtype, ttl, &key.rdatas, now).into();
                 self.signed
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let renew_at = signer.renew_at(now);
                 if let Ok(mut m) = self.map.write() {
                     if m.len() >= self.capacity {
                         m.clear();
@@ -92,19 +119,12 @@ impl SigCache {
                         key,
                         Entry {
                             sigs: fresh.clone(),
-                            renew_at: signer.renew_at(now),
+                            renew_at,
                         },
                     );
                 }
-                fresh
+                (fresh, renew_at)
             }
-        };
-        sigs.iter()
-            .map(|r| {
-                let mut r = r.clone();
-                r.name = owner.clone();
-                r
-            })
-            .collect()
+        }
     }
 }

@@ -121,6 +121,111 @@ pub struct Zone {
     pub max_labels: u8,
     /// A digest of the zone file's text and its master file's (fleet members compare them).
     pub digest: u64,
+    /// The zone's signing keys and signature cache when it is signed (`[dnssec]`).
+    pub dnssec: Option<ZoneSigning>,
+}
+
+/// How a signed zone signs: its keys and policy, and the signatures made so far.
+#[derive(Debug)]
+pub struct ZoneSigning {
+    /// Keys, validity and the DNSKEY/CDS/CDNSKEY RRsets.
+    pub signer: Arc<crate::dnssec::Signer>,
+    /// Signatures by RRset: static data signed at load, steered answers and denials signed on
+    /// first use, each until its refresh time.
+    pub cache: crate::dnssec::cache::SigCache,
+    /// The steered RRsets' RRSIG RDATA by (service, type, VIPs), for the fast path: found
+    /// without building the RRset, and filled from `cache`.
+    pub steered: std::sync::RwLock<HashMap<SteeredKey, SteeredSigs>>,
+}
+
+/// A steered RRset: the service (index in the zone), A or AAAA, its VIPs in ascending order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SteeredKey {
+    /// Index into [`Zone::services`].
+    pub service: u32,
+    /// 1 (A) or 28 (AAAA).
+    pub rtype: u16,
+    /// The addresses, sorted.
+    pub vips: smallvec::SmallVec<[IpAddr; 4]>,
+}
+
+/// The RRSIG RDATA of one steered RRset (one per signing key) and when it is due for renewal.
+#[derive(Debug, Clone)]
+pub struct SteeredSigs {
+    /// Each RRSIG's RDATA.
+    pub rdatas: Arc<[Vec<u8>]>,
+    /// Unix seconds.
+    pub renew_at: u64,
+}
+
+impl ZoneSigning {
+    /// The signing state of a zone: `signer`, and a cache of at most `capacity` RRsets.
+    pub fn new(signer: Arc<crate::dnssec::Signer>, capacity: usize) -> Self {
+        Self {
+            signer,
+            cache: crate::dnssec::cache::SigCache::new(capacity),
+            steered: std::sync::RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The RRSIG RDATA of service `si`'s RRset of `vips` (of one family, type `rtype`), signed
+    /// over the service TTL; signed now when missing or due (`now`: Unix seconds).
+    pub fn steered_sigs(
+        &self,
+        si: usize,
+        svc: &Service,
+        rtype: RecordType,
+        vips: &[IpAddr],
+        now: u64,
+    ) -> Arc<[Vec<u8>]> {
+        let mut sorted: smallvec::SmallVec<[IpAddr; 4]> = vips.iter().copied().collect();
+        sorted.sort_unstable();
+        let key = SteeredKey {
+            service: si as u32,
+            rtype: u16::from(rtype),
+            vips: sorted,
+        };
+        if let Ok(m) = self.steered.read()
+            && let Some(s) = m.get(&key).filter(|s| s.renew_at > now)
+        {
+            return s.rdatas.clone();
+        }
+        let rdatas = key
+            .vips
+            .iter()
+            .map(|ip| {
+                crate::dnssec::canonical_rdata(&Record::from_rdata(
+                    svc.name.clone(),
+                    svc.ttl,
+                    vip_rdata(*ip),
+                ))
+            })
+            .collect();
+        let (sigs, renew_at) =
+            self.cache
+                .lookup(&self.signer, &svc.name, rtype, svc.ttl, rdatas, now);
+        let rdatas: Arc<[Vec<u8>]> = sigs
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::Unknown { rdata, .. } => Some(rdata.anything.to_vec()),
+                _ => None,
+            })
+            .collect();
+        if let Ok(mut m) = self.steered.write() {
+            // Bounded like the cache it mirrors: start over when full.
+            if m.len() >= 65_536 {
+                m.clear();
+            }
+            m.insert(
+                key,
+                SteeredSigs {
+                    rdatas: rdatas.clone(),
+                    renew_at,
+                },
+            );
+        }
+        rdatas
+    }
 }
 
 /// An owner name of the zone. A node with no RRsets and no service is an empty non-terminal.

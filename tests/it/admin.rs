@@ -748,16 +748,8 @@ fn twenty_reloads_under_load_lose_no_query() {
         )
     };
     std::fs::write(&zfile, version(0)).unwrap();
-    let dport = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let aport = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let dport = free_port();
+    let aport = free_port();
     let cfg = dir.path().join("gslbd.toml");
     std::fs::write(
         &cfg,
@@ -816,11 +808,7 @@ fn twenty_reloads_under_load_lose_no_query() {
 
 #[test]
 fn sigterm_answers_the_query_in_flight_and_exits_cleanly() {
-    let dport = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let dport = free_port();
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("gslbd.toml");
     std::fs::write(

@@ -205,11 +205,7 @@ fn unsafe_kill_term(pid: u32) {
 /// with `extra` appended to its config; returns once it answers (stderr is piped).
 fn serve_example(extra: &str) -> (Spawned, std::net::SocketAddr, tempfile::TempDir) {
     // Find a free port, then hand it to the binary (the server binds explicit addresses).
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let cfg = format!(
         "listen = [\"127.0.0.1:{port}\"]\nzones = \"{}\"\ngeodata = \"{}\"\n[dns]\nworkers = 1\n{extra}",

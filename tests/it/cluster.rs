@@ -38,14 +38,6 @@ fn require(bin: &str) -> PathBuf {
     );
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// One etcd node (or the nodes of one cluster), killed when dropped.
 struct Etcd {
     nodes: Vec<Option<Child>>,

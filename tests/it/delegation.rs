@@ -19,11 +19,7 @@ fn ip(s: &str) -> IpAddr {
 
 /// A port free on the gslbd addresses and the parent's.
 fn free_port() -> u16 {
-    std::net::UdpSocket::bind(format!("{NS1}:0"))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    free_port_on(NS1)
 }
 
 /// The child zone as gslbd serves it: NS ns1/ns2 with their addresses, serial `serial`.

@@ -16,14 +16,6 @@ fn gslbd() -> Command {
     Command::new(env!("CARGO_BIN_EXE_gslbd"))
 }
 
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn signal(pid: u32, sig: &str) {
     let ok = Command::new("kill")
         .args([sig, &pid.to_string()])
@@ -125,7 +117,7 @@ fn started_as_root_it_binds_port_53_then_keeps_nothing_of_root() {
 #[test]
 fn a_user_that_does_not_exist_stops_the_start_with_the_reason() {
     let dir = open_dir();
-    let port = free_udp_port();
+    let port = free_port();
     let cfg = format!(
         "listen = [\"127.0.0.1:{port}\"]\nuser = \"no-such-user-gslbd\"\nzones = \"{}\"\n",
         repo().join("zones").display(),
@@ -181,7 +173,7 @@ fn systemd_hears_ready_after_the_first_probe_round_then_reloading_and_stopping()
         zones.join("gslb.example.zone"),
     )
     .unwrap();
-    let port = free_udp_port();
+    let port = free_port();
     let dns: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     std::fs::write(
         dir.path().join("gslbd.toml"),

@@ -288,3 +288,27 @@ impl Drop for Spawned {
         }
     }
 }
+
+/// A port for a server another process binds: free on `ip` for UDP and TCP when asked, and
+/// outside the kernel's ephemeral range (32768–60999), so no socket bound to port 0 by a test
+/// running beside this one can take it before the server binds it.
+pub fn free_port_on(ip: &str) -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    // Tests in this binary take turns through the range; each process starts at its own place.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let start = 20_000 + (std::process::id() % 5_000) as u16;
+    for _ in 0..5_000 {
+        let port = 20_000 + (start - 20_000 + NEXT.fetch_add(1, Ordering::Relaxed)) % 10_000;
+        let udp = UdpSocket::bind((ip, port));
+        let tcp = std::net::TcpListener::bind((ip, port));
+        if udp.is_ok() && tcp.is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on {ip} in 20000-29999");
+}
+
+/// [`free_port_on`] 127.0.0.1.
+pub fn free_port() -> u16 {
+    free_port_on("127.0.0.1")
+}

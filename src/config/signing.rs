@@ -1,0 +1,200 @@
+//! `[dnssec]` of a zone file: the keys read from their BIND files, the policy checked, and
+//! everything that can be signed before the first query signed at load: every authoritative
+//! static RRset (the DNSKEY, CDS and CDNSKEY RRsets with the KSKs) and every steered RRset a
+//! service answers when all its VIPs are up (each region's addresses per family, or its CNAME).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use hickory_proto::rr::{Name, Record, RecordType};
+
+use super::zonefile::DnssecInput;
+use crate::dnssec::{Key, Signer, canonical_rdata};
+use crate::zone::{Found, Zone, ZoneSigning, vip_rdata};
+
+/// A duration written as `14d`, `12h`, `3600s` or plain seconds.
+fn seconds(what: &str, v: Option<&str>, default: u32) -> Result<u32, String> {
+    let Some(v) = v else {
+        return Ok(default);
+    };
+    let d = match v.trim().parse::<u64>() {
+        Ok(s) => std::time::Duration::from_secs(s),
+        Err(_) => humantime::parse_duration(v.trim())
+            .map_err(|e| format!("{what} {v:?}: {e} (e.g. 14d, 12h)"))?,
+    };
+    u32::try_from(d.as_secs()).map_err(|_| format!("{what} {v:?} is too long"))
+}
+
+/// Reads `<stem>.key` and `<stem>.private` (the stem may carry either extension).
+fn read_key(base: &Path, stem: &str, origin: &Name) -> Result<Key, String> {
+    let stem = stem
+        .strip_suffix(".key")
+        .or_else(|| stem.strip_suffix(".private"))
+        .unwrap_or(stem);
+    let path = base.join(stem);
+    let read = |ext: &str| {
+        let p = path.with_file_name(format!(
+            "{}.{ext}",
+            path.file_name()
+                .map(|f| f.to_string_lossy())
+                .unwrap_or_default()
+        ));
+        std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let key = Key::from_bind(&read("key")?, &read("private")?)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if key.zone != origin.to_lowercase() {
+        return Err(format!(
+            "{}: the key is for {}, not {}",
+            path.display(),
+            key.zone,
+            origin
+        ));
+    }
+    Ok(key)
+}
+
+/// The zone's signer and the signature cache size, from `[dnssec]`.
+pub fn signer(d: &DnssecInput, origin: &Name, base: &Path) -> Result<(Arc<Signer>, usize), String> {
+    if d.keys.is_empty() {
+        return Err("keys: give at least one key (gslbd dnssec keygen makes one)".into());
+    }
+    let mut signing = Vec::new();
+    for k in &d.keys {
+        signing.push(Arc::new(read_key(base, k, origin)?));
+    }
+    let mut published = signing.clone();
+    for k in &d.publish_only {
+        published.push(Arc::new(read_key(base, k, origin)?));
+    }
+    let mut tags: Vec<(u16, u8)> = published.iter().map(|k| (k.tag, k.alg.number())).collect();
+    tags.sort_unstable();
+    if tags.windows(2).any(|w| w[0] == w[1]) {
+        return Err("two keys share a key tag and algorithm: generate another".into());
+    }
+    let ksks: Vec<Arc<Key>> = signing.iter().filter(|k| k.is_sep()).cloned().collect();
+    let zsks_only: Vec<Arc<Key>> = signing.iter().filter(|k| !k.is_sep()).cloned().collect();
+    if ksks.is_empty() {
+        return Err("no key with flags 257 signs: the DNSKEY RRset needs a KSK or a CSK".into());
+    }
+    // Without a ZSK the SEP keys sign everything: a combined signing key.
+    let zsks = if zsks_only.is_empty() {
+        ksks.clone()
+    } else {
+        zsks_only
+    };
+    let validity = seconds("validity", d.validity.as_deref(), 14 * 86_400)?;
+    let refresh = seconds("refresh", d.refresh.as_deref(), validity / 2)?;
+    let inception_offset = seconds("inception_offset", d.inception_offset.as_deref(), 3600)?;
+    if validity < 3600 {
+        return Err(format!("validity {validity} s: at least an hour"));
+    }
+    if refresh >= validity || refresh < 60 {
+        return Err(format!(
+            "refresh {refresh} s must be at least a minute and below the validity ({validity} s)"
+        ));
+    }
+    let signer = Signer {
+        zone: origin.to_lowercase(),
+        ksks,
+        zsks,
+        published,
+        validity,
+        inception_offset,
+        refresh,
+        dnskey_ttl: d.dnskey_ttl.unwrap_or(3600),
+        cds: d.cds.unwrap_or(true),
+    };
+    Ok((Arc::new(signer), d.cache_size.unwrap_or(100_000)))
+}
+
+/// One RRset to sign: owner, type, original TTL, canonical RDATA.
+type Job = (Name, RecordType, u32, Vec<Vec<u8>>);
+
+/// The zone's signing state with everything signable ahead of time already signed.
+pub fn sign_at_load(zone: &Zone, signer: Arc<Signer>, cache_size: usize) -> ZoneSigning {
+    let mut jobs: Vec<Job> = Vec::new();
+    for (lname, node) in &zone.nodes {
+        for set in &node.rrsets {
+            // Authoritative data only: not a delegation's NS, not glue below a cut.
+            match zone.find(lname, set.rtype) {
+                Found::Node { node: n, wildcard } if !wildcard && std::ptr::eq(n, node) => {}
+                _ => continue,
+            }
+            let Some(first) = set.records.first() else {
+                continue;
+            };
+            jobs.push((
+                first.name.clone(),
+                set.rtype,
+                first.ttl,
+                set.records.iter().map(canonical_rdata).collect(),
+            ));
+        }
+        if let Some(svc) = node.service.and_then(|i| zone.services.get(i)) {
+            for &ri in svc.regions.iter() {
+                let Some(r) = zone.regions.get(ri) else {
+                    continue;
+                };
+                if let Some(c) = &r.cname {
+                    let rec = Record::from_rdata(
+                        svc.name.clone(),
+                        svc.ttl,
+                        hickory_proto::rr::RData::CNAME(hickory_proto::rr::rdata::CNAME(c.clone())),
+                    );
+                    jobs.push((
+                        svc.name.clone(),
+                        RecordType::CNAME,
+                        svc.ttl,
+                        vec![canonical_rdata(&rec)],
+                    ));
+                    continue;
+                }
+                for (t, v6) in [(RecordType::A, false), (RecordType::AAAA, true)] {
+                    let rdatas: Vec<Vec<u8>> = r
+                        .vips
+                        .iter()
+                        .filter(|ip| ip.is_ipv6() == v6)
+                        .map(|ip| {
+                            canonical_rdata(&Record::from_rdata(
+                                svc.name.clone(),
+                                svc.ttl,
+                                vip_rdata(*ip),
+                            ))
+                        })
+                        .collect();
+                    if !rdatas.is_empty() {
+                        jobs.push((svc.name.clone(), t, svc.ttl, rdatas));
+                    }
+                }
+            }
+        }
+    }
+    let sg = ZoneSigning::new(signer, cache_size.max(jobs.len() * 2 + 1024));
+    let now = crate::rt::unix_seconds();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = jobs.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        for part in jobs.chunks(chunk) {
+            let sg = &sg;
+            s.spawn(move || {
+                for (owner, t, ttl, rdatas) in part {
+                    sg.cache.lookup(&sg.signer, owner, *t, *ttl, rdatas.clone(), now);
+                }
+            });
+        }
+    });
+    // The fast path's index of steered RRsets: each region's full VIP set per family.
+    for (si, svc) in zone.services.iter().enumerate() {
+        for r in svc.regions.iter().filter_map(|&i| zone.regions.get(i)) {
+            for (t, v6) in [(RecordType::A, false), (RecordType::AAAA, true)] {
+                let vips: Vec<std::net::IpAddr> =
+                    r.vips.iter().copied().filter(|ip| ip.is_ipv6() == v6).collect();
+                if !vips.is_empty() {
+                    sg.steered_sigs(si, svc, t, &vips, now);
+                }
+            }
+        }
+    }
+    sg
+}
