@@ -130,11 +130,16 @@ enum DnssecCommand {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
-    /// Print the DS records (SHA-256) of every signed zone's key-signing keys, for the parent.
+    /// Print the DS records (SHA-256) of every signed zone's key-signing keys, for the parent;
+    /// with --key, of those key files instead (a new KSK's DS goes to the parent before the key
+    /// is published: the double-DS rollover).
     Ds {
         /// Server config file [default: ./gslbd.toml, else the repository's example]
-        #[arg(short, long)]
+        #[arg(short, long, conflicts_with = "key")]
         config: Option<PathBuf>,
+        /// A key file (K<zone>+<alg>+<tag>.key, or its stem); repeatable.
+        #[arg(long)]
+        key: Vec<PathBuf>,
     },
 }
 
@@ -537,29 +542,37 @@ fn dnssec(cmd: DnssecCommand) -> anyhow::Result<()> {
             println!("{}", stem.display());
             Ok(())
         }
-        DnssecCommand::Ds { config } => {
+        DnssecCommand::Ds { config, key } => {
+            let print = |k: &gslbd::dnssec::PublicKey| {
+                let hex: String = k.ds[4..].iter().map(|b| format!("{b:02X}")).collect();
+                let zone = k.zone.to_ascii();
+                println!("{zone} IN DS {} {} 2 {hex}", k.tag, k.alg.number());
+                println!(
+                    "; {zone} IN DNSKEY {} 3 {} {}",
+                    k.flags,
+                    k.alg.number(),
+                    base64::engine::general_purpose::STANDARD.encode(&k.dnskey[4..])
+                );
+            };
+            if !key.is_empty() {
+                for path in key {
+                    let stem = path.to_string_lossy();
+                    let stem = stem.strip_suffix(".key").unwrap_or(&stem);
+                    let text = std::fs::read_to_string(format!("{stem}.key"))
+                        .with_context(|| format!("{stem}.key"))?;
+                    let k = gslbd::dnssec::PublicKey::from_key_file(&text)
+                        .map_err(|e| anyhow::anyhow!("{stem}.key: {e}"))?;
+                    print(&k);
+                }
+                return Ok(());
+            }
             let path = config.unwrap_or_else(default_config);
             let l = config::load_all(&path).map_err(|d| anyhow::anyhow!("{d}"))?;
             let mut any = false;
             for z in &l.zones.zones {
                 let Some(sg) = &z.dnssec else { continue };
                 for k in sg.signer.published.iter().filter(|k| k.is_sep()) {
-                    let ds = k.ds_rdata();
-                    let hex: String = ds[4..].iter().map(|b| format!("{b:02X}")).collect();
-                    println!(
-                        "{} IN DS {} {} 2 {}",
-                        z.origin.to_ascii(),
-                        k.tag,
-                        k.alg.number(),
-                        hex
-                    );
-                    println!(
-                        "; {} IN DNSKEY {} 3 {} {}",
-                        z.origin.to_ascii(),
-                        k.flags,
-                        k.alg.number(),
-                        base64::engine::general_purpose::STANDARD.encode(&k.public)
-                    );
+                    print(&k.public_key());
                     any = true;
                 }
             }

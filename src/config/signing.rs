@@ -179,7 +179,8 @@ pub fn sign_at_load(zone: &Zone, signer: Arc<Signer>, cache_size: usize) -> Zone
             let sg = &sg;
             s.spawn(move || {
                 for (owner, t, ttl, rdatas) in part {
-                    sg.cache.lookup(&sg.signer, owner, *t, *ttl, rdatas.clone(), now);
+                    sg.cache
+                        .lookup(&sg.signer, owner, *t, *ttl, rdatas.clone(), now);
                 }
             });
         }
@@ -188,8 +189,12 @@ pub fn sign_at_load(zone: &Zone, signer: Arc<Signer>, cache_size: usize) -> Zone
     for (si, svc) in zone.services.iter().enumerate() {
         for r in svc.regions.iter().filter_map(|&i| zone.regions.get(i)) {
             for (t, v6) in [(RecordType::A, false), (RecordType::AAAA, true)] {
-                let vips: Vec<std::net::IpAddr> =
-                    r.vips.iter().copied().filter(|ip| ip.is_ipv6() == v6).collect();
+                let vips: Vec<std::net::IpAddr> = r
+                    .vips
+                    .iter()
+                    .copied()
+                    .filter(|ip| ip.is_ipv6() == v6)
+                    .collect();
                 if !vips.is_empty() {
                     sg.steered_sigs(si, svc, t, &vips, now);
                 }

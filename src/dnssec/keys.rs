@@ -173,25 +173,12 @@ impl Key {
 
     /// The DNSKEY RDATA: flags, protocol 3, algorithm, public key.
     pub fn dnskey_rdata(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(4 + self.public.len());
-        out.extend_from_slice(&self.flags.to_be_bytes());
-        out.push(3);
-        out.push(self.alg.number());
-        out.extend_from_slice(&self.public);
-        out
+        dnskey_rdata(self.flags, self.alg, &self.public)
     }
 
     /// The DS RDATA with a SHA-256 digest (digest type 2): what the parent publishes.
     pub fn ds_rdata(&self) -> Vec<u8> {
-        let mut input = super::name_wire_lower(&self.zone);
-        input.extend_from_slice(&self.dnskey_rdata());
-        let digest = ring::digest::digest(&ring::digest::SHA256, &input);
-        let mut out = Vec::with_capacity(4 + 32);
-        out.extend_from_slice(&self.tag.to_be_bytes());
-        out.push(self.alg.number());
-        out.push(2);
-        out.extend_from_slice(digest.as_ref());
-        out
+        ds_rdata(&self.zone, self.alg, &self.dnskey_rdata())
     }
 
     /// Signs `data`: 64 bytes for both algorithms (ECDSA as r‖s, RFC 6605 §4).
@@ -282,6 +269,74 @@ impl Key {
             ));
         }
         Self::from_parts(&zone, alg, flags, &private, Some(&public))
+    }
+}
+
+/// DNSKEY RDATA: flags, protocol 3, algorithm, public key.
+fn dnskey_rdata(flags: u16, alg: Algorithm, public: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + public.len());
+    out.extend_from_slice(&flags.to_be_bytes());
+    out.push(3);
+    out.push(alg.number());
+    out.extend_from_slice(public);
+    out
+}
+
+/// DS RDATA (SHA-256, digest type 2) of a zone's DNSKEY RDATA.
+fn ds_rdata(zone: &Name, alg: Algorithm, dnskey: &[u8]) -> Vec<u8> {
+    let mut input = super::name_wire_lower(zone);
+    input.extend_from_slice(dnskey);
+    let digest = ring::digest::digest(&ring::digest::SHA256, &input);
+    let mut out = Vec::with_capacity(4 + 32);
+    out.extend_from_slice(&key_tag(dnskey).to_be_bytes());
+    out.push(alg.number());
+    out.push(2);
+    out.extend_from_slice(digest.as_ref());
+    out
+}
+
+/// The public half of a key, from its `.key` file alone: enough for its DS.
+pub struct PublicKey {
+    /// The zone (DNSKEY owner).
+    pub zone: Name,
+    /// DNSKEY flags.
+    pub flags: u16,
+    /// The algorithm.
+    pub alg: Algorithm,
+    /// The key tag.
+    pub tag: u16,
+    /// The DNSKEY RDATA.
+    pub dnskey: Vec<u8>,
+    /// The DS RDATA (SHA-256).
+    pub ds: Vec<u8>,
+}
+
+impl PublicKey {
+    /// Reads the text of a `.key` file.
+    pub fn from_key_file(text: &str) -> Result<Self, String> {
+        let (zone, flags, alg, public) = parse_key_file(text)?;
+        Ok(Self::new(&zone, flags, alg, &public))
+    }
+
+    fn new(zone: &Name, flags: u16, alg: Algorithm, public: &[u8]) -> Self {
+        let zone = zone.to_lowercase();
+        let dnskey = dnskey_rdata(flags, alg, public);
+        let ds = ds_rdata(&zone, alg, &dnskey);
+        Self {
+            tag: key_tag(&dnskey),
+            zone,
+            flags,
+            alg,
+            dnskey,
+            ds,
+        }
+    }
+}
+
+impl Key {
+    /// The public half.
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey::new(&self.zone, self.flags, self.alg, &self.public)
     }
 }
 

@@ -16,7 +16,7 @@ use hickory_proto::rr::rdata::NULL;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
-pub use keys::{Algorithm, Key};
+pub use keys::{Algorithm, Key, PublicKey};
 
 /// RFC 9824's NXNAME meta type: in the NSEC bitmap of a name that does not exist.
 pub const NXNAME: u16 = 128;

@@ -211,6 +211,17 @@ impl Q {
     pub fn raw_ecs(self, data: &[u8]) -> Self {
         self.option(EdnsOption::Unknown(8, data.to_vec()))
     }
+    /// EDNS with the DO bit (RFC 3225).
+    pub fn dnssec_ok(mut self) -> Self {
+        let mut e = self.edns.take().unwrap_or_else(|| {
+            let mut e = Edns::new();
+            e.set_max_payload(1232);
+            e
+        });
+        e.set_dnssec_ok(true);
+        self.edns = Some(e);
+        self
+    }
     pub fn option(mut self, o: EdnsOption) -> Self {
         let mut e = self.edns.take().unwrap_or_else(|| {
             let mut e = Edns::new();

@@ -41,6 +41,7 @@ mod cluster;
 mod conformance;
 mod delegation;
 mod deploy;
+mod dnssec;
 mod fakes;
 mod fast;
 mod fuzz_corpus;

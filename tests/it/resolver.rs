@@ -405,7 +405,7 @@ regions = ["us-east", "eu-west", "sa-east", "ap-southeast"]
     )
 }
 
-fn port53(ip: Ipv4Addr) -> SocketAddr {
+pub(crate) fn port53(ip: Ipv4Addr) -> SocketAddr {
     SocketAddr::from((ip, 53))
 }
 
@@ -491,7 +491,7 @@ fn address_record(name: &str, ip: IpAddr) -> String {
 /// A daemon in its own process group with its own directory (config, data, logs). Dropping it
 /// stops the whole group (SIGTERM, then SIGKILL), also when the test panics; when it does, the
 /// directory is kept to read.
-struct Daemon {
+pub(crate) struct Daemon {
     name: &'static str,
     child: Child,
     dir: tempfile::TempDir,
@@ -499,7 +499,12 @@ struct Daemon {
 
 impl Daemon {
     /// Runs `bin <args> <dir>/<name>.conf` (already written) with its output in `<name>.out`.
-    fn spawn(name: &'static str, bin: &Path, dir: tempfile::TempDir, args: &[&str]) -> Self {
+    pub(crate) fn spawn(
+        name: &'static str,
+        bin: &Path,
+        dir: tempfile::TempDir,
+        args: &[&str],
+    ) -> Self {
         let conf = dir.path().join(format!("{name}.conf"));
         let out = std::fs::File::create(dir.path().join(format!("{name}.out"))).expect("out");
         let child = Command::new(bin)
@@ -515,14 +520,14 @@ impl Daemon {
     }
 
     /// Why it cannot come up any more: it exited (with its output and log).
-    fn died(&mut self) -> Option<String> {
+    pub(crate) fn died(&mut self) -> Option<String> {
         match self.child.try_wait() {
             Ok(Some(status)) => Some(format!("it exited ({status}):\n{}", self.output())),
             _ => None,
         }
     }
 
-    fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         ["out", "log"]
             .iter()
             .filter_map(|ext| {
@@ -647,7 +652,7 @@ remote-control:
 
 /// Unbound as an ECS-aware recursive resolver, iterating from loopback root hints. Stops when
 /// dropped.
-struct Unbound {
+pub(crate) struct Unbound {
     addr: SocketAddr,
     daemon: Daemon,
 }
@@ -656,6 +661,22 @@ impl Unbound {
     /// Listens on `addr` (and queries from its address), starts iteration at `roots` (name,
     /// address), and sends ECS to the authoritative servers at `ecs_to` only.
     fn start(bin: &Path, addr: SocketAddr, roots: &[(&str, IpAddr)], ecs_to: &[IpAddr]) -> Self {
+        let ecs: String = ecs_to
+            .iter()
+            .map(|ip| format!("    send-client-subnet: {ip}\n"))
+            .collect();
+        Self::start_conf(bin, addr, roots, &ecs, "")
+    }
+
+    /// Like [`Self::start`], with more `server:` lines (each indented, ending in a newline:
+    /// trust anchors, `val-override-date`…) and clauses after it (`stub-zone:`…).
+    pub(crate) fn start_conf(
+        bin: &Path,
+        addr: SocketAddr,
+        roots: &[(&str, IpAddr)],
+        server_lines: &str,
+        clauses: &str,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path().display();
         let mut hints = String::new();
@@ -666,10 +687,6 @@ impl Unbound {
             let _ = writeln!(hints, "{name} 3600000 IN A {ip}");
         }
         std::fs::write(dir.path().join("root.hints"), hints).expect("write root hints");
-        let ecs: String = ecs_to
-            .iter()
-            .map(|ip| format!("    send-client-subnet: {ip}\n"))
-            .collect();
         let conf = format!(
             r#"server:
     interface: {ip}@{port}
@@ -690,11 +707,11 @@ impl Unbound {
     root-hints: "{d}/root.hints"
     do-not-query-localhost: no
     module-config: "subnetcache validator iterator"
-{ecs}    max-client-subnet-ipv4: 24
+{server_lines}    max-client-subnet-ipv4: 24
     max-client-subnet-ipv6: 56
 remote-control:
     control-enable: no
-"#,
+{clauses}"#,
             ip = addr.ip(),
             port = addr.port(),
         );
@@ -725,19 +742,30 @@ remote-control:
         if let Some(net) = ecs {
             q = q.ecs(net);
         }
-        exchange(self.addr, &q, CLIENT_TIMEOUT).unwrap_or_else(|| {
+        self.ask(&q)
+    }
+
+    /// Sends `q` as it is and returns Unbound's answer.
+    pub(crate) fn ask(&self, q: &Q) -> Message {
+        exchange(self.addr, q, CLIENT_TIMEOUT).unwrap_or_else(|| {
             panic!(
-                "no answer from unbound for {name} {rtype} (ECS {ecs:?}) within \
-                 {CLIENT_TIMEOUT:?}; its log:\n{}",
+                "no answer from unbound for {} {} within {CLIENT_TIMEOUT:?}; its log:\n{}",
+                q.name,
+                q.rtype,
                 self.daemon.output()
             )
         })
+    }
+
+    /// Unbound's log so far.
+    pub(crate) fn output(&self) -> String {
+        self.daemon.output()
     }
 }
 
 /// Sends `q` over UDP from 127.0.0.1 and returns the first response with its ID, `None` when none
 /// comes within `timeout`.
-fn exchange(addr: SocketAddr, q: &Q, timeout: Duration) -> Option<Message> {
+pub(crate) fn exchange(addr: SocketAddr, q: &Q, timeout: Duration) -> Option<Message> {
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind client socket");
     sock.send_to(&q.to_bytes(), addr).expect("send");
     let deadline = Instant::now() + timeout;
@@ -757,7 +785,7 @@ fn exchange(addr: SocketAddr, q: &Q, timeout: Duration) -> Option<Message> {
 
 /// Waits until `addr` answers `origin SOA` authoritatively with the SOA. `died` says why the
 /// server cannot come up any more, which ends the wait early.
-fn wait_for_soa(
+pub(crate) fn wait_for_soa(
     name: &str,
     addr: SocketAddr,
     origin: &str,
