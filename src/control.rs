@@ -50,6 +50,9 @@ pub struct ReloadReport {
 /// Answers per (zone, service, region) counted at one moment.
 type AnswerSample = (Instant, HashMap<(String, String, String), u64>);
 
+/// How far ahead of their refresh time signatures are renewed by the minutely refresher.
+pub const SIGNATURE_HORIZON: u64 = 600;
+
 /// The control plane one server shares between the admin API, SIGHUP and the zones watcher: it
 /// holds the config in force, serialises reloads and keeps the last reload's report.
 pub struct Control {
@@ -114,6 +117,24 @@ impl Control {
             started: Instant::now(),
             answers: Mutex::new(VecDeque::new()),
         }
+    }
+
+    /// Renews, off the query path, the signatures of every signed zone that fall due within
+    /// [`SIGNATURE_HORIZON`] seconds; returns how many RRsets were signed. Run every minute, so
+    /// that queries always find fresh signatures and sign nothing themselves.
+    pub fn refresh_signatures(&self) -> usize {
+        let served = self.health.served.load_full();
+        let now = crate::rt::unix_seconds();
+        served
+            .zones
+            .zones
+            .iter()
+            .filter_map(|z| {
+                z.dnssec
+                    .as_ref()
+                    .map(|sg| sg.refresh(&z.services, now, SIGNATURE_HORIZON))
+            })
+            .sum()
     }
 
     /// The configuration in force.

@@ -76,6 +76,7 @@ pub fn router(control: Arc<Control>) -> Router {
         status: control.health.status.clone(),
         tcp: control.tcp.clone(),
         cluster: control.cluster.clone(),
+        served: control.health.served.clone(),
     }));
     let state = AppState {
         control,
@@ -557,6 +558,22 @@ pub fn start(
                 loop {
                     tick.tick().await;
                     c.sample_answers();
+                }
+            });
+            let c = control.clone();
+            tasks.spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    let c = c.clone();
+                    if let Ok(n) = tokio::task::spawn_blocking(move || c.refresh_signatures()).await
+                        && n > 0
+                    {
+                        info!(
+                            rrsets = n,
+                            "DNSSEC signatures renewed ahead of their refresh time"
+                        );
+                    }
                 }
             });
             if sighup {

@@ -25,6 +25,8 @@ pub struct Scrape {
     pub tcp: Arc<TcpStats>,
     /// The fleet's etcd session, in cluster mode.
     pub cluster: Option<crate::cluster::ClusterHandle>,
+    /// What queries are answered from (the signed zones' signature caches).
+    pub served: Arc<arc_swap::ArcSwap<crate::served::Served>>,
 }
 
 type Labels = Vec<(&'static str, String)>;
@@ -66,6 +68,7 @@ impl Collector for Scrape {
         answer_times(&mut e, &self.registry)?;
         self.health(&mut e)?;
         self.fleet(&mut e)?;
+        self.dnssec(&mut e)?;
         gauge(
             &mut e,
             "gslbd_build_info",
@@ -244,6 +247,40 @@ impl Scrape {
 }
 
 impl Scrape {
+    /// Signed zones: RRsets signed since the load, and signatures held.
+    fn dnssec(&self, e: Enc<'_, '_>) -> std::fmt::Result {
+        let served = self.served.load();
+        let signed: Vec<_> = served
+            .zones
+            .zones
+            .iter()
+            .filter_map(|z| z.dnssec.as_ref().map(|sg| (z.origin.to_ascii(), sg)))
+            .collect();
+        if signed.is_empty() {
+            return Ok(());
+        }
+        counter(
+            e,
+            "gslbd_dnssec_rrsets_signed",
+            "RRsets signed since the zone was loaded: at load, by the refresher ahead of the \
+             refresh time, and on the query path (an RRset not seen before: a denied name, a \
+             partial VIP set).",
+            &signed
+                .iter()
+                .map(|(z, sg)| (vec![("zone", z.clone())], sg.cache.signed()))
+                .collect::<Vec<_>>(),
+        )?;
+        gauge(
+            e,
+            "gslbd_dnssec_cached_rrsets",
+            "RRsets whose signatures are held for reuse (bounded by [dnssec] cache_size).",
+            &signed
+                .iter()
+                .map(|(z, sg)| (vec![("zone", z.clone())], sg.cache.len() as f64))
+                .collect::<Vec<_>>(),
+        )
+    }
+
     /// Cluster mode: etcd session, members, observations and disagreements.
     fn fleet(&self, e: Enc<'_, '_>) -> std::fmt::Result {
         let Some(c) = &self.cluster else {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use hickory_proto::rr::{Name, Record, RecordType};
 
 use super::zonefile::DnssecInput;
-use crate::dnssec::{Key, Signer, canonical_rdata};
+use crate::dnssec::{Key, Signer, canonical_rdata, compact_nsec};
 use crate::zone::{Found, Zone, ZoneSigning, vip_rdata};
 
 /// A duration written as `14d`, `12h`, `3600s` or plain seconds.
@@ -114,6 +114,14 @@ type Job = (Name, RecordType, u32, Vec<Vec<u8>>);
 /// The zone's signing state with everything signable ahead of time already signed.
 pub fn sign_at_load(zone: &Zone, signer: Arc<Signer>, cache_size: usize) -> ZoneSigning {
     let mut jobs: Vec<Job> = Vec::new();
+    // The SOA as negative answers carry it (TTL min(SOA TTL, minimum)).
+    let neg_ttl = zone.negative_soa.ttl;
+    jobs.push((
+        zone.negative_soa.name.clone(),
+        RecordType::SOA,
+        neg_ttl,
+        vec![canonical_rdata(&zone.negative_soa)],
+    ));
     for (lname, node) in &zone.nodes {
         for set in &node.rrsets {
             // Authoritative data only: not a delegation's NS, not glue below a cut.
@@ -130,6 +138,28 @@ pub fn sign_at_load(zone: &Zone, signer: Arc<Signer>, cache_size: usize) -> Zone
                 first.ttl,
                 set.records.iter().map(canonical_rdata).collect(),
             ));
+        }
+        // The compact-denial NSEC of the name, for NODATA answers and for referrals without a
+        // DS (the proof of an insecure delegation).
+        let own = match zone.find(lname, RecordType::NSEC) {
+            Found::Node { node: n, wildcard } => !wildcard && std::ptr::eq(n, node),
+            Found::Referral { ns } => {
+                node.rrset(RecordType::NS)
+                    .is_some_and(|own| std::ptr::eq(own, ns))
+                    && node.rrset(RecordType::DS).is_none()
+            }
+            _ => false,
+        };
+        if own {
+            let name: Name = lname.into();
+            if let Some(nsec) = compact_nsec(&name, &zone.nsec_types(node), neg_ttl) {
+                jobs.push((
+                    name,
+                    RecordType::NSEC,
+                    neg_ttl,
+                    vec![canonical_rdata(&nsec)],
+                ));
+            }
         }
         if let Some(svc) = node.service.and_then(|i| zone.services.get(i)) {
             for &ri in svc.regions.iter() {
@@ -180,7 +210,7 @@ pub fn sign_at_load(zone: &Zone, signer: Arc<Signer>, cache_size: usize) -> Zone
             s.spawn(move || {
                 for (owner, t, ttl, rdatas) in part {
                     sg.cache
-                        .lookup(&sg.signer, owner, *t, *ttl, rdatas.clone(), now);
+                        .lookup(&sg.signer, owner, *t, *ttl, rdatas.clone(), now, now);
                 }
             });
         }

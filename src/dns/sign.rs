@@ -12,7 +12,7 @@ use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 use super::answer::Response;
 use crate::dnssec::{NXNAME, canonical_rdata, compact_nsec};
 use crate::served::Catalog;
-use crate::zone::{Found, Node, Zone, ZoneSigning};
+use crate::zone::{Found, Zone, ZoneSigning};
 
 /// Adds the signatures and proofs `resp` needs; `qname`/`qtype` are the question.
 pub fn add_dnssec(zones: &Catalog, resp: &mut Response, qname: &Name, qtype: RecordType) {
@@ -56,7 +56,7 @@ pub fn add_dnssec(zones: &Catalog, resp: &mut Response, qname: &Name, qtype: Rec
             }
             None => {
                 if let Some(n) = node {
-                    deny(zone, sg, resp, &cut, node_types(zone, n), now);
+                    deny(zone, sg, resp, &cut, zone.nsec_types(n), now);
                 }
             }
         }
@@ -81,7 +81,7 @@ pub fn add_dnssec(zones: &Catalog, resp: &mut Response, qname: &Name, qtype: Rec
         })
         .unwrap_or_else(|| qname.clone());
     let types = match zone.find(&LowerName::new(&denied), qtype) {
-        Found::Node { node, .. } => node_types(zone, node),
+        Found::Node { node, .. } => zone.nsec_types(node),
         _ => vec![NXNAME],
     };
     // RFC 9824 §3.2: a name that does not exist is answered NOERROR, the NSEC saying NXNAME.
@@ -114,22 +114,6 @@ fn deny(
         resp.authorities.push(nsec);
         resp.authorities.extend(sigs);
     }
-}
-
-/// The types an NSEC says a node has (RRSIG and NSEC are added by the NSEC's maker): its
-/// static RRsets, and A/AAAA for a service with regions that answer them.
-fn node_types(zone: &Zone, node: &Node) -> Vec<u16> {
-    let mut t: Vec<u16> = node.rrsets.iter().map(|s| u16::from(s.rtype)).collect();
-    if let Some(svc) = node.service.and_then(|i| zone.services.get(i)) {
-        let regions = || svc.regions.iter().filter_map(|&i| zone.regions.get(i));
-        if regions().any(|r| r.cname.is_some() || r.vips.iter().any(|v| v.is_ipv4())) {
-            t.push(u16::from(RecordType::A));
-        }
-        if regions().any(|r| r.cname.is_some() || r.vips.iter().any(|v| v.is_ipv6())) {
-            t.push(u16::from(RecordType::AAAA));
-        }
-    }
-    t
 }
 
 /// `records` with the RRSIGs of each RRset after it (RRsets are runs of one owner and type).

@@ -20,6 +20,8 @@ struct Key {
 }
 
 struct Entry {
+    /// The owner as first signed (to sign it again when due).
+    owner: Name,
     sigs: Arc<[Record]>,
     renew_at: u64,
 }
@@ -69,7 +71,15 @@ impl SigCache {
         mut rdatas: Vec<Vec<u8>>,
         now: u64,
     ) -> Vec<Record> {
-        let (sigs, _) = self.lookup(signer, owner, rtype, ttl, std::mem::take(&mut rdatas), now);
+        let (sigs, _) = self.lookup(
+            signer,
+            owner,
+            rtype,
+            ttl,
+            std::mem::take(&mut rdatas),
+            now,
+            now,
+        );
         sigs.iter()
             .map(|r| {
                 let mut r = r.clone();
@@ -81,7 +91,9 @@ impl SigCache {
     }
 
     /// The RRset's signatures as cached (owner and TTL as signed) and when they are due for
-    /// renewal (Unix seconds), signing them now when they are missing or due.
+    /// renewal (Unix seconds), signing them at `now` when they are missing or due by
+    /// `renew_before` (`now` on the query path; later for the refresher).
+    #[allow(clippy::too_many_arguments)]
     pub fn lookup(
         &self,
         signer: &Signer,
@@ -90,6 +102,7 @@ impl SigCache {
         ttl: u32,
         mut rdatas: Vec<Vec<u8>>,
         now: u64,
+        renew_before: u64,
     ) -> (Arc<[Record]>, u64) {
         rdatas.sort();
         rdatas.dedup();
@@ -101,7 +114,7 @@ impl SigCache {
         };
         let cached = self.map.read().ok().and_then(|m| {
             m.get(&key)
-                .filter(|e| e.renew_at > now)
+                .filter(|e| e.renew_at > renew_before)
                 .map(|e| (e.sigs.clone(), e.renew_at))
         });
         match cached {
@@ -118,6 +131,7 @@ impl SigCache {
                     m.insert(
                         key,
                         Entry {
+                            owner: owner.clone(),
                             sigs: fresh.clone(),
                             renew_at,
                         },
@@ -126,5 +140,113 @@ impl SigCache {
                 (fresh, renew_at)
             }
         }
+    }
+
+    /// Signs again, at `now`, every cached RRset whose signatures are due for renewal by
+    /// `renew_before`; returns how many. Run off the query path ahead of the refresh times, so
+    /// that queries find fresh signatures and sign nothing.
+    pub fn refresh_due(&self, signer: &Signer, now: u64, renew_before: u64) -> usize {
+        let due: Vec<(Key, Name)> = match self.map.read() {
+            Ok(m) => m
+                .iter()
+                .filter(|(_, e)| e.renew_at <= renew_before)
+                .map(|(k, e)| (k.clone(), e.owner.clone()))
+                .collect(),
+            Err(_) => return 0,
+        };
+        let count = due.len();
+        for (key, owner) in due {
+            let rtype = RecordType::from(key.rtype);
+            let fresh: Arc<[Record]> = signer.sign(&owner, rtype, key.ttl, &key.rdatas, now).into();
+            self.signed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let renew_at = signer.renew_at(now);
+            if let Ok(mut m) = self.map.write() {
+                m.insert(
+                    key,
+                    Entry {
+                        owner,
+                        sigs: fresh,
+                        renew_at,
+                    },
+                );
+            }
+        }
+        count
+    }
+
+    /// How many RRsets are cached.
+    pub fn len(&self) -> usize {
+        self.map.read().map_or(0, |m| m.len())
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dnssec::{Algorithm, Key};
+
+    fn signer() -> Signer {
+        let zone = Name::from_ascii("gslb.example.").unwrap();
+        let key = Arc::new(Key::generate(&zone, Algorithm::Ed25519, 257).unwrap());
+        Signer {
+            zone,
+            ksks: vec![key.clone()],
+            zsks: vec![key.clone()],
+            published: vec![key],
+            validity: 14 * 86_400,
+            inception_offset: 3600,
+            refresh: 7 * 86_400,
+            dnskey_ttl: 3600,
+            cds: true,
+        }
+    }
+
+    /// The expiration field of the first RRSIG (RFC 4034 §3.1: bytes 8..12 of the RDATA).
+    fn expiration(sigs: &[Record]) -> u32 {
+        match &sigs[0].data {
+            hickory_proto::rr::RData::Unknown { rdata, .. } => {
+                let b = &rdata.anything;
+                u32::from_be_bytes([b[8], b[9], b[10], b[11]])
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn signatures_are_reused_until_due_and_renewed_ahead_by_the_refresher() {
+        let s = signer();
+        let cache = SigCache::new(10);
+        let owner = Name::from_ascii("www.gslb.example.").unwrap();
+        let rdatas = vec![vec![192, 0, 2, 10]];
+        let t0 = 1_800_000_000;
+        let (first, renew_at) = cache.lookup(&s, &owner, RecordType::A, 30, rdatas.clone(), t0, t0);
+        assert_eq!(renew_at, t0 + 7 * 86_400);
+        assert_eq!(cache.signed(), 1);
+        // A day later: the same signatures, nothing signed.
+        let t1 = t0 + 86_400;
+        let (again, _) = cache.lookup(&s, &owner, RecordType::A, 30, rdatas.clone(), t1, t1);
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!(cache.signed(), 1);
+        // The refresher, ten minutes before the refresh time, renews it (and only when due).
+        assert_eq!(cache.refresh_due(&s, t1, t1 + 600), 0);
+        let t2 = renew_at - 300;
+        assert_eq!(cache.refresh_due(&s, t2, t2 + 600), 1);
+        assert_eq!(cache.signed(), 2);
+        // Queries after the old refresh time find the renewed signatures and sign nothing.
+        let t3 = renew_at + 60;
+        let (renewed, _) = cache.lookup(&s, &owner, RecordType::A, 30, rdatas, t3, t3);
+        assert_eq!(cache.signed(), 2);
+        assert_eq!(
+            u64::from(expiration(&renewed)),
+            t2 + 14 * 86_400,
+            "signed at the refresher's time"
+        );
+        assert!(expiration(&renewed) > expiration(&first));
     }
 }

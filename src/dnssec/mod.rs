@@ -267,7 +267,9 @@ pub fn nsec_rdata(next: &Name, types: &[u16]) -> Vec<u8> {
 /// The compact-denial NSEC of `qname` (RFC 9824 §3): next name `\000.<qname>`, the types that
 /// exist at the name (for a name that does not exist: NXNAME), plus RRSIG and NSEC.
 pub fn compact_nsec(qname: &Name, types: &[u16], ttl: u32) -> Option<Record> {
-    let next = qname.prepend_label(&b"\0"[..]).ok()?;
+    // The next name in lower case whatever the query's spelling, so that one signature serves
+    // every spelling of the name.
+    let next = qname.to_lowercase().prepend_label(&b"\0"[..]).ok()?;
     let mut all = types.to_vec();
     all.push(u16::from(RecordType::RRSIG));
     all.push(u16::from(RecordType::NSEC));

@@ -178,6 +178,41 @@ impl ZoneSigning {
         vips: &[IpAddr],
         now: u64,
     ) -> Arc<[Vec<u8>]> {
+        self.steered_sigs_due(si, svc, rtype, vips, now, now)
+    }
+
+    /// Renews, off the query path, every signature of the zone due by `now + horizon` (Unix
+    /// seconds), the steered index included; returns how many RRsets were signed.
+    pub fn refresh(&self, services: &[Service], now: u64, horizon: u64) -> usize {
+        let renew_before = now.saturating_add(horizon);
+        let signed = self.cache.refresh_due(&self.signer, now, renew_before);
+        let due: Vec<SteeredKey> = match self.steered.read() {
+            Ok(m) => m
+                .iter()
+                .filter(|(_, s)| s.renew_at <= renew_before)
+                .map(|(k, _)| k.clone())
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        for k in due {
+            if let Some(svc) = services.get(k.service as usize) {
+                let rtype = RecordType::from(k.rtype);
+                self.steered_sigs_due(k.service as usize, svc, rtype, &k.vips, now, renew_before);
+            }
+        }
+        signed
+    }
+
+    /// [`Self::steered_sigs`], treating signatures due by `renew_before` as due.
+    fn steered_sigs_due(
+        &self,
+        si: usize,
+        svc: &Service,
+        rtype: RecordType,
+        vips: &[IpAddr],
+        now: u64,
+        renew_before: u64,
+    ) -> Arc<[Vec<u8>]> {
         let mut sorted: smallvec::SmallVec<[IpAddr; 4]> = vips.iter().copied().collect();
         sorted.sort_unstable();
         let key = SteeredKey {
@@ -186,7 +221,7 @@ impl ZoneSigning {
             vips: sorted,
         };
         if let Ok(m) = self.steered.read()
-            && let Some(s) = m.get(&key).filter(|s| s.renew_at > now)
+            && let Some(s) = m.get(&key).filter(|s| s.renew_at > renew_before)
         {
             return s.rdatas.clone();
         }
@@ -201,9 +236,15 @@ impl ZoneSigning {
                 ))
             })
             .collect();
-        let (sigs, renew_at) =
-            self.cache
-                .lookup(&self.signer, &svc.name, rtype, svc.ttl, rdatas, now);
+        let (sigs, renew_at) = self.cache.lookup(
+            &self.signer,
+            &svc.name,
+            rtype,
+            svc.ttl,
+            rdatas,
+            now,
+            renew_before,
+        );
         let rdatas: Arc<[Vec<u8>]> = sigs
             .iter()
             .filter_map(|r| match &r.data {
@@ -288,6 +329,22 @@ pub enum Found<'z> {
 }
 
 impl Zone {
+    /// The types an NSEC says `node` has (RRSIG and NSEC are added by the NSEC's maker): its
+    /// static RRsets, and A/AAAA for a service with regions that answer them.
+    pub fn nsec_types(&self, node: &Node) -> Vec<u16> {
+        let mut t: Vec<u16> = node.rrsets.iter().map(|s| u16::from(s.rtype)).collect();
+        if let Some(svc) = node.service.and_then(|i| self.services.get(i)) {
+            let regions = || svc.regions.iter().filter_map(|&i| self.regions.get(i));
+            if regions().any(|r| r.cname.is_some() || r.vips.iter().any(|v| v.is_ipv4())) {
+                t.push(u16::from(RecordType::A));
+            }
+            if regions().any(|r| r.cname.is_some() || r.vips.iter().any(|v| v.is_ipv6())) {
+                t.push(u16::from(RecordType::AAAA));
+            }
+        }
+        t
+    }
+
     /// The authoritative lookup of `name` (which must be at or below the origin).
     pub fn find(&self, name: &LowerName, qtype: RecordType) -> Found<'_> {
         if self.has_cuts

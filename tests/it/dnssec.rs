@@ -340,6 +340,102 @@ fn tampered_expired_and_unanchored_answers_fail_validation() {
     );
 }
 
+/// The speed design, observed: after the load, steered answers for any number of clients and
+/// the static data are answered from signatures made at load; nothing is signed on the query
+/// path. Every DO answer is the same over UDP (the fast path, for steered names) and TCP (the
+/// general path).
+#[test]
+fn steady_state_signs_nothing_on_the_query_path_and_both_paths_agree() {
+    let keys = KeyDir::new();
+    let ksk = keys.generate("gslb.example.", "ecdsap256sha256", true);
+    let zsk = keys.generate("gslb.example.", "ecdsap256sha256", false);
+    // A secure and an insecure delegation.
+    let mut cuts = delegation(
+        "signed.gslb.example.",
+        &[("ns.signed.gslb.example.", Ipv4Addr::LOCALHOST)],
+    );
+    cuts.push_str(&format!(
+        "signed.gslb.example. IN DS 12345 13 2 {}\n",
+        "AB".repeat(32)
+    ));
+    cuts.push_str(&delegation(
+        "plain.gslb.example.",
+        &[("ns.plain.gslb.example.", Ipv4Addr::LOCALHOST)],
+    ));
+    let srv = keys.serve_child(&[&ksk, &zsk], &[], 3600, &cuts, |_| {}, Ipv4Addr::LOCALHOST);
+    let signed = || -> u64 {
+        let served = srv.gslbd().control.health.served.load();
+        served
+            .zones
+            .zones
+            .iter()
+            .filter_map(|z| z.dnssec.as_ref())
+            .map(|sg| sg.cache.signed())
+            .sum()
+    };
+    let at_load = signed();
+    assert!(at_load > 0, "nothing signed at load");
+    let mut queries = Vec::new();
+    for i in 0..200u32 {
+        // Clients all over the sample database and outside it.
+        let net = format!("{}.{}.{}.0/24", 1 + i % 223, (i * 7) % 256, (i * 13) % 256);
+        for t in [RecordType::A, RecordType::AAAA] {
+            queries.push(Q::new("www.gslb.example.", t).ecs(&net).dnssec_ok());
+        }
+    }
+    for (name, t) in [
+        ("www.gslb.example.", RecordType::A),
+        ("static.gslb.example.", RecordType::A),
+        ("gslb.example.", RecordType::DNSKEY),
+        ("gslb.example.", RecordType::SOA),
+        ("gslb.example.", RecordType::NS),
+        ("chain.gslb.example.", RecordType::A),
+        ("www.gslb.example.", RecordType::TXT),
+        ("WwW.gSlB.eXaMpLe.", RecordType::TXT),
+        ("static.gslb.example.", RecordType::AAAA),
+        ("apps.gslb.example.", RecordType::A),
+        ("signed.gslb.example.", RecordType::DS),
+        ("host.signed.gslb.example.", RecordType::A),
+        ("host.plain.gslb.example.", RecordType::A),
+    ] {
+        queries.push(Q::new(name, t).dnssec_ok());
+    }
+    for q in &queries {
+        let (u, t) = (srv.udp(q), srv.tcp(q));
+        assert_eq!(
+            u.metadata.response_code,
+            ResponseCode::NoError,
+            "{}",
+            q.name
+        );
+        assert!(
+            u.answers
+                .iter()
+                .any(|r| r.record_type() == RecordType::RRSIG)
+                || u.authorities
+                    .iter()
+                    .any(|r| r.record_type() == RecordType::RRSIG),
+            "{} {}: unsigned",
+            q.name,
+            q.rtype
+        );
+        assert_eq!(rrs(&u.answers), rrs(&t.answers), "{} {}", q.name, q.rtype);
+        assert_eq!(
+            rrs(&u.authorities),
+            rrs(&t.authorities),
+            "{} {}",
+            q.name,
+            q.rtype
+        );
+    }
+    assert_eq!(
+        signed(),
+        at_load,
+        "{} queries signed RRsets on the query path",
+        queries.len()
+    );
+}
+
 /// ZSK pre-publish (RFC 6781 §4.1.1.1): publish the new ZSK, wait a DNSKEY TTL, sign with it
 /// (the old one still published), wait the longest TTL of what the old one signed, retire it.
 /// The resolver keeps its caches throughout; each step is checked at once (its cache from the
