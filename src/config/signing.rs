@@ -3,6 +3,7 @@
 //! static RRset (the DNSKEY, CDS and CDNSKEY RRsets with the KSKs) and every steered RRset a
 //! service answers when all its VIPs are up (each region's addresses per family, or its CNAME).
 
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -178,25 +179,20 @@ pub fn sign_at_load(zone: &Zone, signer: Arc<Signer>, cache_size: usize) -> Zone
                         svc.ttl,
                         vec![canonical_rdata(&rec)],
                     ));
-                    continue;
                 }
-                for (t, v6) in [(RecordType::A, false), (RecordType::AAAA, true)] {
-                    let rdatas: Vec<Vec<u8>> = r
-                        .vips
-                        .iter()
-                        .filter(|ip| ip.is_ipv6() == v6)
-                        .map(|ip| {
-                            canonical_rdata(&Record::from_rdata(
-                                svc.name.clone(),
-                                svc.ttl,
-                                vip_rdata(*ip),
-                            ))
-                        })
-                        .collect();
-                    if !rdatas.is_empty() {
-                        jobs.push((svc.name.clone(), t, svc.ttl, rdatas));
-                    }
-                }
+            }
+            for (t, vips) in steered_sets(zone, svc) {
+                let rdatas = vips
+                    .iter()
+                    .map(|ip| {
+                        canonical_rdata(&Record::from_rdata(
+                            svc.name.clone(),
+                            svc.ttl,
+                            vip_rdata(*ip),
+                        ))
+                    })
+                    .collect();
+                jobs.push((svc.name.clone(), t, svc.ttl, rdatas));
             }
         }
     }
@@ -215,21 +211,74 @@ pub fn sign_at_load(zone: &Zone, signer: Arc<Signer>, cache_size: usize) -> Zone
             });
         }
     });
-    // The fast path's index of steered RRsets: each region's full VIP set per family.
+    // The fast path's index of steered RRsets (signed above: these are cache hits).
     for (si, svc) in zone.services.iter().enumerate() {
-        for r in svc.regions.iter().filter_map(|&i| zone.regions.get(i)) {
-            for (t, v6) in [(RecordType::A, false), (RecordType::AAAA, true)] {
-                let vips: Vec<std::net::IpAddr> = r
-                    .vips
-                    .iter()
-                    .copied()
-                    .filter(|ip| ip.is_ipv6() == v6)
-                    .collect();
-                if !vips.is_empty() {
-                    sg.steered_sigs(si, svc, t, &vips, now);
-                }
-            }
+        for (t, vips) in steered_sets(zone, svc) {
+            sg.steered_sigs(si, svc, t, &vips, now);
         }
     }
     sg
+}
+
+/// Most VIP sets signed ahead per service and family; a service with more combinations of
+/// `answers` regions has the rest signed on first use.
+const MAX_STEERED_SETS: usize = 1024;
+
+/// The RRsets a service can answer with all VIPs up, per family: each region's VIPs of that
+/// family, and with `answers = k > 1` the union of every 2…k of those regions (an answer
+/// lists up to k regions, fewer when fewer are eligible), at most [`MAX_STEERED_SETS`] per
+/// family. Regions answered by name (CNAME) are signed as CNAMEs, not here.
+fn steered_sets(zone: &Zone, svc: &crate::zone::Service) -> Vec<(RecordType, Vec<IpAddr>)> {
+    let mut out = Vec::new();
+    for (t, v6) in [(RecordType::A, false), (RecordType::AAAA, true)] {
+        let per_region: Vec<Vec<IpAddr>> = svc
+            .regions
+            .iter()
+            .filter_map(|&i| zone.regions.get(i))
+            .filter(|r| r.cname.is_none())
+            .map(|r| {
+                r.vips
+                    .iter()
+                    .copied()
+                    .filter(|ip| ip.is_ipv6() == v6)
+                    .collect()
+            })
+            .filter(|v: &Vec<IpAddr>| !v.is_empty())
+            .collect();
+        let k = svc.answers.clamp(1, per_region.len().max(1));
+        let mut sets = 0;
+        // Subsets of 1..=k regions, by increasing size, as index lists.
+        let mut frontier: Vec<Vec<usize>> = (0..per_region.len()).map(|i| vec![i]).collect();
+        for size in 1..=k {
+            for combo in &frontier {
+                if sets == MAX_STEERED_SETS {
+                    break;
+                }
+                let mut vips: Vec<IpAddr> = combo
+                    .iter()
+                    .flat_map(|&i| per_region[i].iter().copied())
+                    .collect();
+                vips.sort_unstable();
+                vips.dedup();
+                out.push((t, vips));
+                sets += 1;
+            }
+            if size == k || sets == MAX_STEERED_SETS {
+                break;
+            }
+            frontier = frontier
+                .iter()
+                .flat_map(|c| {
+                    let last = c.last().copied().unwrap_or(0);
+                    (last + 1..per_region.len()).map(move |j| {
+                        let mut n = c.clone();
+                        n.push(j);
+                        n
+                    })
+                })
+                .take(MAX_STEERED_SETS)
+                .collect();
+        }
+    }
+    out
 }

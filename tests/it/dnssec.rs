@@ -381,6 +381,7 @@ fn steady_state_signs_nothing_on_the_query_path_and_both_paths_agree() {
         let net = format!("{}.{}.{}.0/24", 1 + i % 223, (i * 7) % 256, (i * 13) % 256);
         for t in [RecordType::A, RecordType::AAAA] {
             queries.push(Q::new("www.gslb.example.", t).ecs(&net).dnssec_ok());
+            queries.push(Q::new("pair.gslb.example.", t).ecs(&net).dnssec_ok());
         }
     }
     for (name, t) in [
@@ -689,6 +690,10 @@ vips = ["{}", "{}"]
 [services.www]
 regions = ["us-east", "eu-west"]
 policy = "proximity"
+ttl = 30
+[services.pair]
+regions = ["us-east", "eu-west"]
+answers = 2
 ttl = 30
 [geo.default]
 regions = ["us-east", "eu-west"]
