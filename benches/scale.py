@@ -22,9 +22,10 @@ What it does, all on 127.0.0.1, nothing left running or on disk afterwards:
     service uses all regions), or with SERVICE_REGIONS=K a `regions` list of K regions drawn
     at random (deterministic) for each name. With DNSSEC=1 the zone is signed: one CSK
     (ECDSAP256SHA256, or DNSSEC_ALGORITHM) made with `gslbd dnssec keygen` and a `[dnssec]`
-    table (benches/load/configs.py dnssec); gslbd then signs at load every static RRset and
-    each region's VIP set per family for every name, i.e. 2 x regions x names RRsets when every
-    name uses every region. DNSSEC=both measures each zone size unsigned, then signed.
+    table (benches/load/configs.py dnssec); gslbd then signs at load every static RRset, each
+    name's denial NSEC and each region's VIP set per family for every name, i.e. 2 x regions x
+    names steered RRsets when every name uses every region. DNSSEC=both measures each zone size
+    unsigned, then signed.
  2. For each zone directory, starts `gslbd serve` (with a config like gslbd.toml: free ports,
     watch = false, log level info) and measures:
     - launch -> first correct answer: the time from the launch until `s00000 A` with ECS
@@ -605,9 +606,10 @@ def report(results):
     per_name = "all regions" if not SERVICE_REGIONS else f"{SERVICE_REGIONS} of them"
     print(f"\n### gslbd scale check: {REGIONS:,} regions in one zone, each name steered over "
           f"{per_name}\n")
-    signing = (f" Signed: one {DNSSEC_ALGORITHM} CSK; gslbd signs at load every static RRset and "
-               f"each region's VIP set per family for every name (\"RRsets\"), which is also "
-               f"in the zones compiled figure." if DNSSEC != "0" else "")
+    signing = (f" Signed: one {DNSSEC_ALGORITHM} CSK; gslbd signs at load every static RRset, "
+               f"each name's denial NSEC and each region's VIP set per family for every name "
+               f"(the steered RRsets), which is also in the zones compiled figure."
+               if DNSSEC != "0" else "")
     print(f"Database {os.path.relpath(DB, ROOT)}; {QUERIES:,} A queries per query file, each "
           f"with its own ECS /24; dnsperf -c {CLIENTS} -q {OUTSTANDING}, {DURATION} s per run; "
           f"{RELOADS} reloads through the API. VmRSS: after start-up / after the reloads / after "
