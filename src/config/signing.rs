@@ -181,22 +181,46 @@ pub fn sign_at_load(zone: &Zone, signer: Arc<Signer>, cache_size: usize) -> Zone
                     ));
                 }
             }
-            for (t, vips) in steered_sets(zone, svc) {
-                let rdatas = vips
-                    .iter()
-                    .map(|ip| {
-                        canonical_rdata(&Record::from_rdata(
-                            svc.name.clone(),
-                            svc.ttl,
-                            vip_rdata(*ip),
-                        ))
-                    })
-                    .collect();
-                jobs.push((svc.name.clone(), t, svc.ttl, rdatas));
-            }
         }
     }
-    let sg = ZoneSigning::new(signer, cache_size.max(jobs.len() * 2 + 1024));
+    // Steered RRsets, up to `cache_size` of them: every service's single-region sets first,
+    // then the combinations of `answers > 1`. The rest is signed on first use.
+    let mut steered: Vec<(usize, RecordType, Vec<IpAddr>)> = Vec::new();
+    let most_answers = zone.services.iter().map(|s| s.answers).max().unwrap_or(1);
+    for size in 1..=most_answers.max(1) {
+        for (si, svc) in zone.services.iter().enumerate() {
+            let room = cache_size.saturating_sub(steered.len());
+            if room == 0 {
+                break;
+            }
+            steered.extend(
+                steered_sets(zone, svc, size, room)
+                    .into_iter()
+                    .map(|(t, vips)| (si, t, vips)),
+            );
+        }
+    }
+    for (si, t, vips) in &steered {
+        let Some(svc) = zone.services.get(*si) else {
+            continue;
+        };
+        let rdatas = vips
+            .iter()
+            .map(|ip| {
+                canonical_rdata(&Record::from_rdata(
+                    svc.name.clone(),
+                    svc.ttl,
+                    vip_rdata(*ip),
+                ))
+            })
+            .collect();
+        jobs.push((svc.name.clone(), *t, svc.ttl, rdatas));
+    }
+    let sg = ZoneSigning::new(signer, cache_size);
+    sg.steered_capacity.store(
+        (2 * steered.len()).max(65_536),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let now = crate::rt::unix_seconds();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = jobs.len().div_ceil(threads).max(1);
@@ -206,30 +230,35 @@ pub fn sign_at_load(zone: &Zone, signer: Arc<Signer>, cache_size: usize) -> Zone
             s.spawn(move || {
                 for (owner, t, ttl, rdatas) in part {
                     sg.cache
-                        .lookup(&sg.signer, owner, *t, *ttl, rdatas.clone(), now, now);
+                        .pin(&sg.signer, owner, *t, *ttl, rdatas.clone(), now);
                 }
             });
         }
     });
     // The fast path's index of steered RRsets (signed above: these are cache hits).
-    for (si, svc) in zone.services.iter().enumerate() {
-        for (t, vips) in steered_sets(zone, svc) {
-            sg.steered_sigs(si, svc, t, &vips, now);
+    for (si, t, vips) in &steered {
+        if let Some(svc) = zone.services.get(*si) {
+            sg.steered_sigs(*si, svc, *t, vips, now);
         }
     }
     sg
 }
 
-/// Most VIP sets signed ahead per service and family; a service with more combinations of
-/// `answers` regions has the rest signed on first use.
-const MAX_STEERED_SETS: usize = 1024;
-
-/// The RRsets a service can answer with all VIPs up, per family: each region's VIPs of that
-/// family, and with `answers = k > 1` the union of every 2…k of those regions (an answer
-/// lists up to k regions, fewer when fewer are eligible), at most [`MAX_STEERED_SETS`] per
-/// family. Regions answered by name (CNAME) are signed as CNAMEs, not here.
-fn steered_sets(zone: &Zone, svc: &crate::zone::Service) -> Vec<(RecordType, Vec<IpAddr>)> {
+/// The RRsets of exactly `size` regions a service can answer with all VIPs up, per family
+/// (the union of their VIPs of that family), at most `limit`: with `size` 1 each region's own
+/// set; larger sizes only for a service with `answers >= size` (an answer lists up to
+/// `answers` regions, fewer when fewer are eligible). Regions answered by name (CNAME) are
+/// signed as CNAMEs, not here.
+fn steered_sets(
+    zone: &Zone,
+    svc: &crate::zone::Service,
+    size: usize,
+    limit: usize,
+) -> Vec<(RecordType, Vec<IpAddr>)> {
     let mut out = Vec::new();
+    if size > svc.answers.max(1) {
+        return out;
+    }
     for (t, v6) in [(RecordType::A, false), (RecordType::AAAA, true)] {
         let per_region: Vec<Vec<IpAddr>> = svc
             .regions
@@ -245,39 +274,31 @@ fn steered_sets(zone: &Zone, svc: &crate::zone::Service) -> Vec<(RecordType, Vec
             })
             .filter(|v: &Vec<IpAddr>| !v.is_empty())
             .collect();
-        let k = svc.answers.clamp(1, per_region.len().max(1));
-        let mut sets = 0;
-        // Subsets of 1..=k regions, by increasing size, as index lists.
-        let mut frontier: Vec<Vec<usize>> = (0..per_region.len()).map(|i| vec![i]).collect();
-        for size in 1..=k {
-            for combo in &frontier {
-                if sets == MAX_STEERED_SETS {
-                    break;
-                }
-                let mut vips: Vec<IpAddr> = combo
-                    .iter()
-                    .flat_map(|&i| per_region[i].iter().copied())
-                    .collect();
-                vips.sort_unstable();
-                vips.dedup();
-                out.push((t, vips));
-                sets += 1;
+        let n = per_region.len();
+        if size > n {
+            continue;
+        }
+        // Every `size`-subset of the regions, in lexicographic order of their indices.
+        let mut idx: Vec<usize> = (0..size).collect();
+        loop {
+            if out.len() >= limit {
+                return out;
             }
-            if size == k || sets == MAX_STEERED_SETS {
-                break;
-            }
-            frontier = frontier
+            let mut vips: Vec<IpAddr> = idx
                 .iter()
-                .flat_map(|c| {
-                    let last = c.last().copied().unwrap_or(0);
-                    (last + 1..per_region.len()).map(move |j| {
-                        let mut n = c.clone();
-                        n.push(j);
-                        n
-                    })
-                })
-                .take(MAX_STEERED_SETS)
+                .flat_map(|&i| per_region[i].iter().copied())
                 .collect();
+            vips.sort_unstable();
+            vips.dedup();
+            out.push((t, vips));
+            // The next subset: bump the rightmost index that can move, reset those after it.
+            let Some(k) = (0..size).rev().find(|&k| idx[k] < n - size + k) else {
+                break;
+            };
+            idx[k] += 1;
+            for j in k + 1..size {
+                idx[j] = idx[j - 1] + 1;
+            }
         }
     }
     out

@@ -1,8 +1,10 @@
 //! Signatures made while answering, kept until their refresh time: a steered answer comes from a
 //! finite set of RRsets (a region's VIPs per family, or a few regions' together), and a denial
 //! from the query name, so after the first query for each nothing is signed again until the
-//! signature nears its expiry. Bounded: at `capacity` entries the cache starts over (a flood of
-//! random names costs a signature each, as it would without a cache, and nothing more).
+//! signature nears its expiry. What is signed at load is *pinned*: kept (and renewed) for the
+//! zone's lifetime. The rest is bounded: at `capacity` entries that part starts over (a flood
+//! of random names costs a signature each, as it would without a cache, and never evicts what
+//! the load signed).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -28,6 +30,9 @@ struct Entry {
 
 /// RRSIGs by RRset (owner in lower case, type, TTL, canonical RDATA set).
 pub struct SigCache {
+    /// Signed at load, never evicted.
+    pinned: RwLock<HashMap<Key, Entry>>,
+    /// Signed while answering, bounded by `capacity`.
     map: RwLock<HashMap<Key, Entry>>,
     capacity: usize,
     signed: std::sync::atomic::AtomicU64,
@@ -45,6 +50,7 @@ impl SigCache {
     /// An empty cache of at most `capacity` RRsets.
     pub fn new(capacity: usize) -> Self {
         Self {
+            pinned: RwLock::new(HashMap::new()),
             map: RwLock::new(HashMap::new()),
             capacity: capacity.max(1),
             signed: std::sync::atomic::AtomicU64::new(0),
@@ -100,9 +106,38 @@ impl SigCache {
         owner: &Name,
         rtype: RecordType,
         ttl: u32,
+        rdatas: Vec<Vec<u8>>,
+        now: u64,
+        renew_before: u64,
+    ) -> (Arc<[Record]>, u64) {
+        self.get(signer, owner, rtype, ttl, rdatas, now, renew_before, false)
+    }
+
+    /// Signs the RRset at load and keeps its signatures for the zone's lifetime (renewed by
+    /// [`Self::refresh_due`], never evicted).
+    pub fn pin(
+        &self,
+        signer: &Signer,
+        owner: &Name,
+        rtype: RecordType,
+        ttl: u32,
+        rdatas: Vec<Vec<u8>>,
+        now: u64,
+    ) {
+        self.get(signer, owner, rtype, ttl, rdatas, now, now, true);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn get(
+        &self,
+        signer: &Signer,
+        owner: &Name,
+        rtype: RecordType,
+        ttl: u32,
         mut rdatas: Vec<Vec<u8>>,
         now: u64,
         renew_before: u64,
+        pin: bool,
     ) -> (Arc<[Record]>, u64) {
         rdatas.sort();
         rdatas.dedup();
@@ -112,41 +147,60 @@ impl SigCache {
             ttl,
             rdatas,
         };
-        let cached = self.map.read().ok().and_then(|m| {
-            m.get(&key)
-                .filter(|e| e.renew_at > renew_before)
-                .map(|e| (e.sigs.clone(), e.renew_at))
-        });
-        match cached {
-            Some(hit) => hit,
-            None => {
-                let fresh: Arc<[Record]> = signer.sign(owner, rtype, ttl, &key.rdatas, now).into();
-                self.signed
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let renew_at = signer.renew_at(now);
-                if let Ok(mut m) = self.map.write() {
-                    if m.len() >= self.capacity {
-                        m.clear();
-                    }
-                    m.insert(
-                        key,
-                        Entry {
-                            owner: owner.clone(),
-                            sigs: fresh.clone(),
-                            renew_at,
-                        },
-                    );
-                }
-                (fresh, renew_at)
-            }
+        let find = |map: &RwLock<HashMap<Key, Entry>>| {
+            map.read().ok().and_then(|m| {
+                m.get(&key)
+                    .map(|e| (e.sigs.clone(), e.renew_at, e.renew_at > renew_before))
+            })
+        };
+        // A pinned RRset stays pinned when it is renewed here.
+        let (found, pinned) = match find(&self.pinned) {
+            Some(f) => (Some(f), true),
+            None => (find(&self.map), pin),
+        };
+        if let Some((sigs, renew_at, true)) = found {
+            return (sigs, renew_at);
         }
+        let fresh: Arc<[Record]> = signer.sign(owner, rtype, ttl, &key.rdatas, now).into();
+        self.signed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let renew_at = signer.renew_at(now);
+        let entry = Entry {
+            owner: owner.clone(),
+            sigs: fresh.clone(),
+            renew_at,
+        };
+        if pinned {
+            if let Ok(mut m) = self.pinned.write() {
+                m.insert(key, entry);
+            }
+        } else if let Ok(mut m) = self.map.write() {
+            if m.len() >= self.capacity {
+                m.clear();
+            }
+            m.insert(key, entry);
+        }
+        (fresh, renew_at)
     }
 
     /// Signs again, at `now`, every cached RRset whose signatures are due for renewal by
     /// `renew_before`; returns how many. Run off the query path ahead of the refresh times, so
     /// that queries find fresh signatures and sign nothing.
     pub fn refresh_due(&self, signer: &Signer, now: u64, renew_before: u64) -> usize {
-        let due: Vec<(Key, Name)> = match self.map.read() {
+        [&self.pinned, &self.map]
+            .into_iter()
+            .map(|map| Self::refresh_map(map, &self.signed, signer, now, renew_before))
+            .sum()
+    }
+
+    fn refresh_map(
+        map: &RwLock<HashMap<Key, Entry>>,
+        signed: &std::sync::atomic::AtomicU64,
+        signer: &Signer,
+        now: u64,
+        renew_before: u64,
+    ) -> usize {
+        let due: Vec<(Key, Name)> = match map.read() {
             Ok(m) => m
                 .iter()
                 .filter(|(_, e)| e.renew_at <= renew_before)
@@ -158,10 +212,9 @@ impl SigCache {
         for (key, owner) in due {
             let rtype = RecordType::from(key.rtype);
             let fresh: Arc<[Record]> = signer.sign(&owner, rtype, key.ttl, &key.rdatas, now).into();
-            self.signed
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            signed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let renew_at = signer.renew_at(now);
-            if let Ok(mut m) = self.map.write() {
+            if let Ok(mut m) = map.write() {
                 m.insert(
                     key,
                     Entry {
@@ -177,7 +230,10 @@ impl SigCache {
 
     /// How many RRsets are cached.
     pub fn len(&self) -> usize {
-        self.map.read().map_or(0, |m| m.len())
+        [&self.pinned, &self.map]
+            .iter()
+            .map(|m| m.read().map_or(0, |m| m.len()))
+            .sum()
     }
 
     /// Whether nothing is cached.
@@ -248,5 +304,22 @@ mod tests {
             "signed at the refresher's time"
         );
         assert!(expiration(&renewed) > expiration(&first));
+    }
+
+    #[test]
+    fn a_flood_of_new_names_never_evicts_what_the_load_signed() {
+        let s = signer();
+        let cache = SigCache::new(4);
+        let t = 1_800_000_000;
+        let www = Name::from_ascii("www.gslb.example.").unwrap();
+        cache.pin(&s, &www, RecordType::A, 30, vec![vec![192, 0, 2, 10]], t);
+        for i in 0..100u8 {
+            let n = Name::from_ascii(format!("x{i}.gslb.example.")).unwrap();
+            cache.lookup(&s, &n, RecordType::NSEC, 60, vec![vec![i]], t, t);
+        }
+        assert_eq!(cache.signed(), 101);
+        assert!(cache.len() <= 1 + 4, "bounded: {}", cache.len());
+        cache.lookup(&s, &www, RecordType::A, 30, vec![vec![192, 0, 2, 10]], t, t);
+        assert_eq!(cache.signed(), 101, "the pinned RRset was signed again");
     }
 }

@@ -136,6 +136,9 @@ pub struct ZoneSigning {
     /// The steered RRsets' RRSIG RDATA by (service, type, VIPs), for the fast path: found
     /// without building the RRset, and filled from `cache`.
     pub steered: std::sync::RwLock<HashMap<SteeredKey, SteeredSigs>>,
+    /// Most entries of `steered` before it starts over: what the load put there, and as many
+    /// again for sets signed while answering.
+    pub steered_capacity: std::sync::atomic::AtomicUsize,
 }
 
 /// A steered RRset: the service (index in the zone), A or AAAA, its VIPs in ascending order.
@@ -165,6 +168,7 @@ impl ZoneSigning {
             signer,
             cache: crate::dnssec::cache::SigCache::new(capacity),
             steered: std::sync::RwLock::new(HashMap::new()),
+            steered_capacity: std::sync::atomic::AtomicUsize::new(65_536),
         }
     }
 
@@ -254,7 +258,11 @@ impl ZoneSigning {
             .collect();
         if let Ok(mut m) = self.steered.write() {
             // Bounded like the cache it mirrors: start over when full.
-            if m.len() >= 65_536 {
+            if m.len()
+                >= self
+                    .steered_capacity
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            {
                 m.clear();
             }
             m.insert(
