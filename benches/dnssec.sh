@@ -36,10 +36,10 @@
 # database SCALE_DB (the sample database: with GeoLite2 the zone's compile time, which grows
 # with the database's networks, was 7.7 s for 1 000 names over all regions and over 20 s for
 # 1 000 names over 4 regions each, and would hide what signing adds):
-#   all regions: every name steered over all 1 000 regions (scale.py's zone as it is): signing
-#                it at load means 2 x 1 000 x NAMES RRsets; the signed server is stopped once
-#                its VmRSS passes MAX_RSS_MIB or after START_TIMEOUT s, and the report projects
-#                the time and memory it would need from the row below;
+#   all regions: every name steered over all 1 000 regions (scale.py's zone as it is): 2 x 1 000
+#                x NAMES steered RRsets, of which gslbd signs [dnssec] cache_size (100 000) at
+#                load and the rest on first use; a signed server is stopped if its VmRSS passes
+#                MAX_RSS_MIB or it has not answered after START_TIMEOUT s;
 #   4 regions:   each name steered over SERVICE_REGIONS (4) of the regions (2 x 4 x NAMES RRsets).
 #
 # Output: Markdown tables on stdout (for the README), raw numbers in RESULTS (default

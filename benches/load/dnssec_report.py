@@ -196,8 +196,9 @@ def main():
                   f"{st['NAMES']:,} steered names over {st['REGIONS']:,} regions, database "
                   f"{os.path.basename(st['DB'])}, unsigned and signed "
                   f"(one {st['DNSSEC_ALGORITHM']} CSK; gslbd signs at load every static RRset, each "
-                  f"name's denial NSEC and each region's VIP set per family for every name: the "
-                  f"steered RRsets column). A server is stopped when its VmRSS passes "
+                  f"name's denial NSEC and each region's VIP set per family for every name, up "
+                  f"to `cache_size` (100 000) of them: the steered RRsets column; the rest are "
+                  f"signed on first use). A server is stopped when its VmRSS passes "
                   f"{st['MAX_RSS_MIB']:,} MiB or it has not answered within {st['START_TIMEOUT']} s.")
         md.append("")
         md.append("| names × regions each | signed | steered RRsets signed at load | launch → first answer | "
