@@ -203,6 +203,7 @@ impl Control {
                         }
                     };
                     restart("listen", old.listen != c.listen);
+                    restart("listen_xdp", old.listen_xdp != c.listen_xdp);
                     restart("dns.workers", old.workers != c.workers);
                     restart("dns.udp_payload", old.udp_payload != c.udp_payload);
                     restart("dns.tcp_timeout", old.tcp_timeout != c.tcp_timeout);

@@ -202,6 +202,27 @@ impl Global {
     }
 }
 
+/// Counters of one AF_XDP receive queue (`listen_xdp`, feature `xdp`), registered when its socket
+/// opens. Its thread is the only writer.
+#[derive(Debug, Default)]
+pub struct XdpQueueStats {
+    /// The interface's receive queue.
+    pub queue: u32,
+    /// Frames taken from the socket's receive ring (the queries the XDP program redirected).
+    pub rx: AtomicU64,
+    /// Replies put on the socket's transmit ring.
+    pub tx: AtomicU64,
+    /// Frames received and given back with nothing sent: responses, RRL drops, headers that do
+    /// not check out, messages too broken for even a FORMERR.
+    pub unanswered: AtomicU64,
+    /// Replies too large for their frame or the link, sent through the kernel's UDP socket
+    /// instead (which fragments them like any socket reply).
+    pub via_socket: AtomicU64,
+    /// The kernel's count of frames it dropped for this socket (no room in the receive ring or
+    /// no free frame in the fill ring), as last read.
+    pub kernel_dropped: AtomicU64,
+}
+
 /// (zone, service, query type label, rcode label) of a query counter.
 pub type QueryKey = (String, String, &'static str, &'static str);
 
@@ -212,6 +233,7 @@ pub struct Registry {
     pub global: Global,
     queries: Mutex<HashMap<(String, String), Arc<QuerySlot>>>,
     answers: Mutex<HashMap<(String, String), Arc<AnswerCounts>>>,
+    xdp: Mutex<Vec<Arc<XdpQueueStats>>>,
 }
 
 impl Registry {
@@ -353,6 +375,31 @@ impl Registry {
             g.time_count.load(Relaxed),
             g.time_sum_ns.load(Relaxed) as f64 / 1e9,
         )
+    }
+
+    /// The counters of AF_XDP receive queue `queue`, created on first use.
+    pub fn xdp_queue(&self, queue: u32) -> Arc<XdpQueueStats> {
+        let Ok(mut all) = self.xdp.lock() else {
+            return Arc::new(XdpQueueStats {
+                queue,
+                ..Default::default()
+            });
+        };
+        if let Some(q) = all.iter().find(|q| q.queue == queue) {
+            return q.clone();
+        }
+        let q = Arc::new(XdpQueueStats {
+            queue,
+            ..Default::default()
+        });
+        all.push(q.clone());
+        all.sort_by_key(|q| q.queue);
+        q
+    }
+
+    /// The AF_XDP queues' counters, by queue; empty without `listen_xdp`.
+    pub fn xdp_queues(&self) -> Vec<Arc<XdpQueueStats>> {
+        self.xdp.lock().map(|q| q.clone()).unwrap_or_default()
     }
 
     /// Answers per (zone, service, region) so far; regions never answered are left out.

@@ -6,7 +6,9 @@
 //! by a blocking OS thread of its own ([`crate::dns::udp`]: batched `recvmmsg`/`sendmmsg`); the
 //! worker's TCP sockets by one single-threaded tokio runtime ([`crate::dns::tcp`]). Both hand the
 //! bytes to [`crate::dns::handler::respond_into`]: the wire fast path, else hickory's parser and
-//! [`crate::dns::GslbHandler`].
+//! [`crate::dns::GslbHandler`]. With `listen_xdp` (feature `xdp`), an XDP program on one interface
+//! hands the UDP datagrams for the listen addresses to AF_XDP sockets, one thread per receive
+//! queue, which answer through the same function ([`crate::dns::xdp`]); the sockets get the rest.
 
 use std::io;
 use std::net::SocketAddr;
@@ -35,11 +37,19 @@ pub struct Running {
     pub tcp: Arc<TcpStats>,
     stop: watch::Sender<bool>,
     workers: Vec<JoinHandle<()>>,
+    /// The XDP program on the `listen_xdp` interface (its queues' threads are in `workers`).
+    #[cfg(feature = "xdp")]
+    xdp: Option<crate::dns::xdp::Attached>,
 }
 
 impl Running {
-    /// Stops accepting, lets in-flight work finish, and joins the workers.
+    /// Stops accepting, lets in-flight work finish, and joins the workers. An XDP program is
+    /// detached first, so the sockets see every datagram while they drain.
     pub fn shutdown(self) {
+        #[cfg(feature = "xdp")]
+        if let Some(x) = self.xdp {
+            x.detach();
+        }
         let _ = self.stop.send(true);
         for w in self.workers {
             let _ = w.join();
@@ -112,8 +122,15 @@ fn try_bind_all(
     Ok((bound, out))
 }
 
-/// Starts the DNS workers on every listen address of `config`, answering from `shared`.
+/// Starts the DNS workers on every listen address of `config`, answering from `shared`; with
+/// `listen_xdp`, also the XDP program and a thread per AF_XDP queue ([`crate::dns::xdp`]).
 pub fn start(config: &ServerConfig, shared: Arc<Shared>) -> io::Result<Running> {
+    #[cfg(not(feature = "xdp"))]
+    if config.listen_xdp.is_some() {
+        return Err(io::Error::other(
+            "listen_xdp: this gslbd was built without XDP support (cargo feature `xdp`)",
+        ));
+    }
     let workers = if config.workers == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
@@ -121,10 +138,17 @@ pub fn start(config: &ServerConfig, shared: Arc<Shared>) -> io::Result<Running> 
     };
     let mut per_worker: Vec<Vec<(Socket, Socket)>> = (0..workers).map(|_| Vec::new()).collect();
     let mut dns_addrs = Vec::new();
+    // The XDP path's way out for replies too large for a frame: a UDP socket of each address.
+    #[cfg(feature = "xdp")]
+    let mut xdp_sockets = Vec::new();
     for &addr in &config.listen {
         let (bound, socks) = bind_all(addr, workers)
             .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
         dns_addrs.push(bound);
+        #[cfg(feature = "xdp")]
+        if let (Some(_), Some((udp, _))) = (&config.listen_xdp, socks.first()) {
+            xdp_sockets.push((bound, std::net::UdpSocket::from(udp.try_clone()?)));
+        }
         for (w, pair) in socks.into_iter().enumerate() {
             per_worker[w].push(pair);
         }
@@ -173,6 +197,24 @@ pub fn start(config: &ServerConfig, shared: Arc<Shared>) -> io::Result<Running> 
         })?;
         handles.push(handle);
     }
+    // XDP last: until it is attached the sockets above get every datagram.
+    #[cfg(feature = "xdp")]
+    let xdp = match &config.listen_xdp {
+        None => None,
+        Some(x) => match crate::dns::xdp::start(x, xdp_sockets, &shared, &stop_rx) {
+            Ok((attached, threads)) => {
+                handles.extend(threads);
+                Some(attached)
+            }
+            Err(e) => {
+                let _ = stop.send(true);
+                for h in handles {
+                    let _ = h.join();
+                }
+                return Err(e);
+            }
+        },
+    };
     info!(addrs = ?dns_addrs, workers, "DNS listening (UDP and TCP)");
     Ok(Running {
         dns_addrs,
@@ -180,6 +222,8 @@ pub fn start(config: &ServerConfig, shared: Arc<Shared>) -> io::Result<Running> 
         tcp,
         stop,
         workers: handles,
+        #[cfg(feature = "xdp")]
+        xdp,
     })
 }
 

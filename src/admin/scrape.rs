@@ -69,6 +69,7 @@ impl Collector for Scrape {
         self.health(&mut e)?;
         self.fleet(&mut e)?;
         self.dnssec(&mut e)?;
+        self.xdp(&mut e)?;
         gauge(
             &mut e,
             "gslbd_build_info",
@@ -247,6 +248,55 @@ impl Scrape {
 }
 
 impl Scrape {
+    /// AF_XDP queues (`listen_xdp`): frames in and out, what went unanswered or through the
+    /// kernel, and the kernel's drops. Nothing without `listen_xdp`.
+    fn xdp(&self, e: Enc<'_, '_>) -> std::fmt::Result {
+        let queues = self.registry.xdp_queues();
+        if queues.is_empty() {
+            return Ok(());
+        }
+        let per_queue = |f: &dyn Fn(&crate::metrics::XdpQueueStats) -> u64| -> Vec<(Labels, u64)> {
+            queues
+                .iter()
+                .map(|q| (vec![("queue", q.queue.to_string())], f(q)))
+                .collect()
+        };
+        let mut packets = Vec::new();
+        for q in &queues {
+            for (direction, v) in [("rx", &q.rx), ("tx", &q.tx)] {
+                let labels = vec![
+                    ("queue", q.queue.to_string()),
+                    ("direction", direction.to_string()),
+                ];
+                packets.push((labels, v.load(Relaxed)));
+            }
+        }
+        counter(
+            e,
+            "gslbd_xdp_packets",
+            "Frames received from (rx) and replies sent to (tx) the AF_XDP socket of each receive queue.",
+            &packets,
+        )?;
+        counter(
+            e,
+            "gslbd_xdp_unanswered",
+            "AF_XDP frames given back with nothing sent (responses, RRL drops, bad headers).",
+            &per_queue(&|q| q.unanswered.load(Relaxed)),
+        )?;
+        counter(
+            e,
+            "gslbd_xdp_socket_replies",
+            "Replies too large for their AF_XDP frame or the link, sent through the UDP socket.",
+            &per_queue(&|q| q.via_socket.load(Relaxed)),
+        )?;
+        counter(
+            e,
+            "gslbd_xdp_kernel_dropped",
+            "Frames the kernel dropped for an AF_XDP socket (receive ring full, no free frame).",
+            &per_queue(&|q| q.kernel_dropped.load(Relaxed)),
+        )
+    }
+
     /// Signed zones: RRsets signed since the load, and signatures held.
     fn dnssec(&self, e: Enc<'_, '_>) -> std::fmt::Result {
         let served = self.served.load();

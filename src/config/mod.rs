@@ -19,8 +19,8 @@ pub use crate::diag::{Diagnostic, Diagnostics, line_of};
 pub use cluster::{ClusterConfig, DownRule};
 pub use compile::{Compiled, compile_zone_dir, compile_zone_file_text};
 pub use server::{
-    HealthDefaults, LogFormat, RrlConfig, ServerConfig, TcpLimits, hostname, load_server_config,
-    parse_secret, parse_server_config,
+    HealthDefaults, ListenXdp, LogFormat, RrlConfig, ServerConfig, TcpLimits, XDP_MAX_QUEUES,
+    XdpMode, hostname, load_server_config, parse_secret, parse_server_config,
 };
 
 use std::path::Path;

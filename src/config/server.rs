@@ -14,6 +14,10 @@ use crate::diag::{Diagnostics, from_toml_error, line_of};
 pub struct ServerConfigInput {
     /// DNS listen addresses; each serves UDP and TCP. IPv4 and IPv6 alike.
     pub listen: Spanned<Vec<String>>,
+    /// UDP queries to the `listen` addresses that arrive on one interface are answered from
+    /// AF_XDP sockets (feature `xdp`). None: sockets only.
+    #[serde(default)]
+    pub listen_xdp: Option<Spanned<ListenXdpInput>>,
     /// Directory of zone files (`*.toml`, one zone each).
     #[serde(default = "default_zones")]
     pub zones: String,
@@ -47,6 +51,54 @@ pub struct ServerConfigInput {
     /// `[cluster]`: a fleet coordinated through etcd. None: standalone.
     #[serde(default)]
     pub cluster: Option<super::cluster::ClusterInput>,
+}
+
+/// `listen_xdp = { interface = "eth0", queues = [0, 1], mode = "auto" }`: an XDP program on the
+/// interface hands UDP datagrams for the `listen` addresses to AF_XDP sockets, one per receive
+/// queue, answered by a thread each; everything else (TCP, other ports, fragments…) goes on to
+/// the kernel and the `listen` sockets.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenXdpInput {
+    /// The network interface, e.g. `eth0`.
+    pub interface: String,
+    /// The receive queues to answer on (`ethtool -l`: usually one per CPU). Default `[0]`.
+    #[serde(default = "default_xdp_queues")]
+    pub queues: Vec<u32>,
+    /// How the program is attached. Default `auto`.
+    #[serde(default)]
+    pub mode: XdpMode,
+}
+
+fn default_xdp_queues() -> Vec<u32> {
+    vec![0]
+}
+
+/// `listen_xdp.mode`: where the XDP program runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum XdpMode {
+    /// In the driver when it supports XDP, else generic (`auto`, the default).
+    #[default]
+    Auto,
+    /// In the driver, or fail (`native`).
+    Native,
+    /// After the kernel has built its socket buffer: any interface, slower (`generic`).
+    Generic,
+}
+
+/// The most receive queues `listen_xdp` can name (the XDP program's socket map).
+pub const XDP_MAX_QUEUES: u32 = 256;
+
+/// The validated `listen_xdp`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenXdp {
+    /// The interface name (1–15 bytes, no `/`, white space or NUL).
+    pub interface: String,
+    /// Receive queues, each below [`XDP_MAX_QUEUES`], without repeats; never empty.
+    pub queues: Vec<u32>,
+    /// How the program is attached.
+    pub mode: XdpMode,
 }
 
 /// `geodata`: one file for both address families, or `[IPv4 file, IPv6 file]`.
@@ -251,6 +303,8 @@ pub struct ServerConfig {
     pub file: PathBuf,
     /// DNS listen addresses, each served over UDP and TCP. Never empty once validated.
     pub listen: Vec<SocketAddr>,
+    /// Answer UDP to `listen` arriving on this interface from AF_XDP sockets (feature `xdp`).
+    pub listen_xdp: Option<ListenXdp>,
     /// Directory of zone files, resolved against the config file's directory.
     pub zones_dir: PathBuf,
     /// The MaxMind DB that locates clients, resolved like `zones_dir`; `None`: every client gets
@@ -333,6 +387,7 @@ impl ServerConfig {
         Self {
             file: PathBuf::from("<built-in>"),
             listen,
+            listen_xdp: None,
             zones_dir: zones_dir.into(),
             geodata: None,
             geodata_v6: None,
@@ -377,6 +432,10 @@ pub fn parse_server_config(file: &Path, text: &str) -> Result<ServerConfig, Diag
 
     let mut diags = Diagnostics::default();
     let listen = check_listen(file, text, &input.listen, &mut diags);
+    let listen_xdp = input
+        .listen_xdp
+        .as_ref()
+        .and_then(|x| check_listen_xdp(file, text, x, &mut diags));
     check_dns_ranges(file, &input.dns, &mut diags);
     check_log(file, &input.log, &mut diags);
     let health = check_health(file, &input.health, resolve, &mut diags);
@@ -412,6 +471,7 @@ pub fn parse_server_config(file: &Path, text: &str) -> Result<ServerConfig, Diag
     Ok(ServerConfig {
         file: file.to_path_buf(),
         listen,
+        listen_xdp,
         zones_dir: resolve(&input.zones),
         geodata,
         geodata_v6,
@@ -468,6 +528,57 @@ fn check_listen(
         diags.push(super::Diagnostic::new(file, Some(line), "listen is empty"));
     }
     out
+}
+
+/// `listen_xdp`: a plausible interface name and distinct queues in range, in a build with the
+/// `xdp` feature. Whether the interface and its queues exist is found out at start.
+fn check_listen_xdp(
+    file: &Path,
+    text: &str,
+    xdp: &Spanned<ListenXdpInput>,
+    diags: &mut Diagnostics,
+) -> Option<ListenXdp> {
+    let line = line_of(text, xdp.span().start);
+    let before = diags.len();
+    let mut problem = |msg: String| diags.push(super::Diagnostic::new(file, Some(line), msg));
+    if !cfg!(feature = "xdp") {
+        problem(
+            "listen_xdp: this gslbd was built without XDP support (cargo feature `xdp`); \
+             remove listen_xdp or build with --features xdp"
+                .to_string(),
+        );
+        return None;
+    }
+    let x = xdp.get_ref();
+    let name = &x.interface;
+    // Linux interface names: at most IFNAMSIZ - 1 bytes, no slash, white space or NUL.
+    if name.is_empty()
+        || name.len() > 15
+        || name
+            .chars()
+            .any(|c| c == '/' || c == '\0' || c.is_whitespace())
+    {
+        problem(format!(
+            "listen_xdp.interface {name:?} is not an interface name (1 to 15 bytes, no '/', white space or NUL)"
+        ));
+    }
+    if x.queues.is_empty() {
+        problem("listen_xdp.queues is empty".to_string());
+    }
+    for (i, q) in x.queues.iter().enumerate() {
+        if *q >= XDP_MAX_QUEUES {
+            problem(format!(
+                "listen_xdp.queues: {q} is not below {XDP_MAX_QUEUES}"
+            ));
+        } else if x.queues[..i].contains(q) {
+            problem(format!("listen_xdp.queues: {q} is listed twice"));
+        }
+    }
+    (diags.len() == before).then(|| ListenXdp {
+        interface: name.clone(),
+        queues: x.queues.clone(),
+        mode: x.mode,
+    })
 }
 
 /// `[dns]`: the UDP payload and TCP idle timeout ranges.
@@ -710,4 +821,89 @@ pub fn parse_secret(s: &str) -> Option<[u8; 16]> {
         *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(extra: &str) -> Result<ServerConfig, String> {
+        let text = format!("listen = [\"127.0.0.1:5300\"]\n{extra}\n");
+        parse_server_config(Path::new("/etc/gslbd/gslbd.toml"), &text).map_err(|d| d.to_string())
+    }
+
+    #[test]
+    fn without_listen_xdp_there_is_none() {
+        assert_eq!(parse("").unwrap().listen_xdp, None);
+    }
+
+    #[cfg(not(feature = "xdp"))]
+    #[test]
+    fn listen_xdp_is_refused_by_a_build_without_the_feature_naming_the_key_and_line() {
+        let err = parse("listen_xdp = { interface = \"eth0\" }").unwrap_err();
+        assert!(err.contains("gslbd.toml: line 2"), "{err}");
+        assert!(err.contains("listen_xdp"), "{err}");
+        assert!(err.contains("feature `xdp`"), "{err}");
+    }
+
+    #[cfg(feature = "xdp")]
+    #[test]
+    fn listen_xdp_defaults_to_queue_0_and_auto() {
+        let c = parse("listen_xdp = { interface = \"veth-b\" }").unwrap();
+        assert_eq!(
+            c.listen_xdp,
+            Some(ListenXdp {
+                interface: "veth-b".into(),
+                queues: vec![0],
+                mode: XdpMode::Auto,
+            })
+        );
+        let c = parse("listen_xdp = { interface = \"eth0\", queues = [3, 1], mode = \"generic\" }")
+            .unwrap();
+        let x = c.listen_xdp.unwrap();
+        assert_eq!((x.queues, x.mode), (vec![3, 1], XdpMode::Generic));
+    }
+
+    #[cfg(feature = "xdp")]
+    #[test]
+    fn listen_xdp_mistakes_name_the_key() {
+        for (extra, want) in [
+            (
+                "listen_xdp = { interface = \"\" }",
+                "listen_xdp.interface \"\" is not an interface name",
+            ),
+            (
+                "listen_xdp = { interface = \"a-very-long-name0\" }",
+                "is not an interface name",
+            ),
+            (
+                "listen_xdp = { interface = \"a/b\" }",
+                "is not an interface name",
+            ),
+            (
+                "listen_xdp = { interface = \"eth0\", queues = [] }",
+                "listen_xdp.queues is empty",
+            ),
+            (
+                "listen_xdp = { interface = \"eth0\", queues = [0, 256] }",
+                "listen_xdp.queues: 256 is not below 256",
+            ),
+            (
+                "listen_xdp = { interface = \"eth0\", queues = [1, 1] }",
+                "listen_xdp.queues: 1 is listed twice",
+            ),
+            (
+                "listen_xdp = { interface = \"eth0\", mode = \"fast\" }",
+                "unknown variant",
+            ),
+            (
+                "listen_xdp = { interface = \"eth0\", queue = [0] }",
+                "unknown field",
+            ),
+        ] {
+            let err = parse(extra).unwrap_err();
+            assert!(err.contains(want), "{extra}: {err}");
+            assert!(err.contains("line 2"), "{extra}: {err}");
+        }
+    }
 }

@@ -23,6 +23,8 @@ pub mod sign;
 pub mod tcp;
 pub mod udp;
 pub mod wire;
+#[cfg(feature = "xdp")]
+pub mod xdp;
 
 pub use answer::{Client, Response, answer};
 pub use handler::{GslbHandler, Shared};

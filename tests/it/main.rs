@@ -25,6 +25,8 @@
 //!   NSID, cookies.
 //! - `policy`: every steering policy through DNS, `_explain` TXT, `[[expect]]` in `check`.
 //! - `reach`: hostname regions, apex steering, subdivision and ASN rules, DB-IP data.
+//! - `xdp`: the AF_XDP listener (feature `xdp`) against socket mode on a veth pair between two
+//!   network namespaces: the same bytes for every query shape, fall-through to the sockets.
 //! - `resolver`: behind a real Unbound iterating down a loopback root → `example.` →
 //!   `gslb.example.` chain on port 53: answers by client subnet, cached by gslbd's ECS scope.
 
@@ -55,3 +57,5 @@ mod policy;
 mod protocol;
 mod reach;
 mod resolver;
+#[cfg(feature = "xdp")]
+mod xdp;
