@@ -6,7 +6,8 @@ results into Markdown tables.
   dnsperf   one dnsperf run against a server: throughput, lost queries, latency (average and
             percentiles from dnsperf -v's per-query latencies), server CPU time per answered
             query (utime+stime of the server process, all threads, from /proc/PID/stat before
-            and after) and dnsperf's own CPU (rusage of the child)
+            and after), dnsperf's own CPU (rusage of the child) and the whole machine's busy
+            time less dnsperf's (/proc/stat: the server plus softirq work wherever it ran)
   expect    the VIP a steered answer must carry for a client subnet: the database location of
             the subnet (mmdblookup) and the nearest region of zones/gslb.example.toml
   wait      poll a freshly launched server every ~10 ms until www.gslb.example answers the
@@ -62,6 +63,16 @@ def memory_kib(pid):
     return out
 
 
+def machine_busy_seconds():
+    """CPU time of the whole machine spent not idle (user, nice, system, irq, softirq, steal:
+    /proc/stat's first line), in seconds. Unlike a process's own time this includes the
+    softirq work done on its behalf in other contexts (packets crossing a veth pair)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / TICK
+
+
 def udp_drops():
     """Kernel UDP receive-buffer and send-buffer errors (all sockets; on loopback these are
     the packets dropped because a socket's buffer was full)."""
@@ -100,9 +111,11 @@ def percentile(sorted_values, p):
 
 
 def dnsperf_command(a, duration):
-    cmd = ["dnsperf", "-B", "-d", a.file, "-s", "127.0.0.1", "-p", str(a.port),
+    cmd = ["dnsperf", "-B", "-d", a.file, "-s", a.address, "-p", str(a.port),
            "-c", str(a.clients), "-q", str(a.outstanding), "-t", str(a.timeout),
            "-l", str(duration), "-v"]
+    if a.threads:
+        cmd += ["-T", str(a.threads)]
     if a.rate:
         cmd += ["-Q", str(a.rate)]
     if a.passes:
@@ -116,6 +129,7 @@ def run_dnsperf(a, duration, during=None):
     out_path = os.path.join(a.work, f"dnsperf-{os.getpid()}-{time.monotonic_ns()}.out")
     cmd = dnsperf_command(a, duration)
     cpu0 = cpu_seconds(a.pid)
+    busy0 = machine_busy_seconds()
     drops0 = udp_drops()
     t0 = time.monotonic()
     with open(out_path, "wb") as out:
@@ -128,6 +142,7 @@ def run_dnsperf(a, duration, during=None):
             _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - t0
     cpu1 = cpu_seconds(a.pid)
+    busy1 = machine_busy_seconds()
     drops1 = udp_drops()
     code = os.waitstatus_to_exitcode(status)
 
@@ -180,6 +195,11 @@ def run_dnsperf(a, duration, during=None):
     rec["dnsperf_cpu_s"] = round(client_cpu, 3)
     rec["dnsperf_cpu_us_per_query"] = client_cpu * 1e6 / completed if completed else None
     rec["server_cpu_share"] = round((cpu1 - cpu0) / rec.get("run_time_s", wall), 3)
+    # Everything the machine did but dnsperf's own process time: the server, and the kernel's
+    # packet work in softirq wherever it ran (an upper bound of the server's cost).
+    rec["machine_busy_s"] = round(busy1 - busy0, 3)
+    rec["machine_cpu_us_per_query_minus_dnsperf"] = (
+        (busy1 - busy0 - client_cpu) * 1e6 / completed if completed else None)
     rec.update(extra)
     return rec
 
@@ -463,19 +483,21 @@ def main():
 
     def common(p, pid=True):
         p.add_argument("--results", required=True)
-        p.add_argument("--server", choices=("gslbd", "gdnsd"))
+        p.add_argument("--server", choices=("gslbd", "gslbd-xdp", "gdnsd"))
         p.add_argument("--db", default="sample")
         if pid:
             p.add_argument("--pid", type=int, required=True)
 
     def perf(p):
         p.add_argument("--work", required=True, help="scratch dir for dnsperf output")
+        p.add_argument("--address", default="127.0.0.1", help="the server's address (dnsperf -s)")
         p.add_argument("--port", type=int, required=True)
         p.add_argument("--file", required=True, help="query file in dnsperf -B format")
         p.add_argument("--duration", type=int, required=True)
         p.add_argument("--rate", type=int, default=0, help="dnsperf -Q; 0 = as fast as it can")
         p.add_argument("--passes", type=int, default=0, help="dnsperf -n; 0 = no limit")
         p.add_argument("--clients", type=int, default=4)
+        p.add_argument("--threads", type=int, default=0, help="dnsperf -T; 0 = its default")
         p.add_argument("--outstanding", type=int, default=200)
         p.add_argument("--timeout", type=int, default=2)
         p.add_argument("--keep-output", action="store_true")
