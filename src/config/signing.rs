@@ -115,6 +115,8 @@ type Job = (Name, RecordType, u32, Vec<Vec<u8>>);
 /// The zone's signing state with everything signable ahead of time already signed.
 pub fn sign_at_load(zone: &Zone, signer: Arc<Signer>, cache_size: usize) -> ZoneSigning {
     let mut jobs: Vec<Job> = Vec::new();
+    // Which jobs are static RRsets for the fast path's index.
+    let mut indexed: Vec<usize> = Vec::new();
     // The SOA as negative answers carry it (TTL min(SOA TTL, minimum)).
     let neg_ttl = zone.negative_soa.ttl;
     jobs.push((
@@ -133,6 +135,20 @@ pub fn sign_at_load(zone: &Zone, signer: Arc<Signer>, cache_size: usize) -> Zone
             let Some(first) = set.records.first() else {
                 continue;
             };
+            // The fast path answers plain static RRsets with these signatures; the keys' own
+            // RRsets (signed by the KSK) and DNSSEC types stay with the general path.
+            if !matches!(
+                set.rtype,
+                RecordType::DNSKEY
+                    | RecordType::CDS
+                    | RecordType::CDNSKEY
+                    | RecordType::RRSIG
+                    | RecordType::NSEC
+                    | RecordType::NSEC3
+                    | RecordType::NSEC3PARAM
+            ) {
+                indexed.push(jobs.len());
+            }
             jobs.push((
                 first.name.clone(),
                 set.rtype,
@@ -235,7 +251,10 @@ pub fn sign_at_load(zone: &Zone, signer: Arc<Signer>, cache_size: usize) -> Zone
             });
         }
     });
-    // The fast path's index of steered RRsets (signed above: these are cache hits).
+    // The fast path's indexes of static and steered RRsets (signed above: cache hits).
+    for (owner, t, ttl, rdatas) in indexed.iter().filter_map(|&i| jobs.get(i)) {
+        sg.index_static(owner, *t, *ttl, rdatas.clone(), now);
+    }
     for (si, t, vips) in &steered {
         if let Some(svc) = zone.services.get(*si) {
             sg.steered_sigs(*si, svc, *t, vips, now);

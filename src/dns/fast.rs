@@ -330,12 +330,10 @@ pub fn respond(
     let zones = &served.zones;
     let entry = zones.fast.names.get(&q.key[..q.key_len])?;
     let zone = zones.zones.get(entry.zone)?;
-    // A signed zone's DO queries: steered addresses get their cached RRSIGs here; static data
-    // and everything else takes the general path, which signs it.
+    // A signed zone's DO queries: steered addresses and static RRsets get their cached RRSIGs
+    // here; anything without a fresh signature in the indexes takes the general path, which
+    // signs it.
     let signing = zone.dnssec.as_ref().filter(|_| q.dnssec_ok);
-    if signing.is_some() && !matches!(entry.what, FastWhat::Service(_)) {
-        return None;
-    }
     let udp = protocol == Protocol::Udp;
     let udp_limit = q.edns.map_or(512, |p| p.clamp(512, shared.udp_payload));
     let limit = if udp {
@@ -398,6 +396,12 @@ pub fn respond(
         }
         FastWhat::Static(pre) => Some(pre.iter().find(|p| p.rtype == q.qtype)?),
     };
+    let static_sigs = match (signing, pre) {
+        (Some(sg), Some(p)) => {
+            Some(sg.static_sigs(&q.key[..q.key_len], p.rtype, crate::rt::unix_seconds())?)
+        }
+        _ => None,
+    };
 
     // RRL, after the name is known to be ours and before any bytes are written.
     let verdict = super::account::rrl(shared, src.ip(), udp, false, t0);
@@ -434,7 +438,16 @@ pub fn respond(
     let (an, ns): (u16, u16) = match (&steered, pre) {
         (_, Some(p)) => {
             out.extend_from_slice(&p.bytes);
-            (p.count, 0)
+            let mut an = p.count;
+            if let Some((sigs, ttl)) = &static_sigs {
+                for rdata in sigs.iter() {
+                    rr_header(out, 46, *ttl);
+                    out.extend_from_slice(&u16::try_from(rdata.len()).ok()?.to_be_bytes());
+                    out.extend_from_slice(rdata);
+                    an += 1;
+                }
+            }
+            (an, 0)
         }
         (Some((d, _, _)), None) => match &d.cname {
             Some(target) => {

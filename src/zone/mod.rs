@@ -139,6 +139,44 @@ pub struct ZoneSigning {
     /// Most entries of `steered` before it starts over: what the load put there, and as many
     /// again for sets signed while answering.
     pub steered_capacity: std::sync::atomic::AtomicUsize,
+    /// The static RRsets' RRSIG RDATA, for the fast path: keyed by the owner in lower-case
+    /// wire form followed by the type (two bytes), filled at load from `cache` (where they are
+    /// pinned) and renewed with it by the refresher. Fixed after the load.
+    pub statics: std::sync::RwLock<HashMap<Box<[u8]>, StaticSigs>>,
+}
+
+/// The RRSIG RDATA of one static RRset, what renews it, and when it is due.
+#[derive(Debug, Clone)]
+pub struct StaticSigs {
+    /// Each RRSIG's RDATA.
+    pub rdatas: Arc<[Vec<u8>]>,
+    /// The RRset's TTL (signed and answered).
+    pub ttl: u32,
+    /// Unix seconds.
+    pub renew_at: u64,
+    /// The owner as signed, the type and the canonical RDATA: the RRset, to renew it.
+    owner: Name,
+    rtype: RecordType,
+    set: Vec<Vec<u8>>,
+}
+
+/// The RDATA of the RRSIG records `sigs` (as the signer makes them: unknown-type RDATA).
+fn rrsig_rdatas(sigs: &[Record]) -> Arc<[Vec<u8>]> {
+    sigs.iter()
+        .filter_map(|r| match &r.data {
+            RData::Unknown { rdata, .. } => Some(rdata.anything.to_vec()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The key of [`ZoneSigning::statics`] for `owner` (lower-case wire form) and `rtype`, written
+/// into `buf`; `None` when the name is longer than a name can be.
+fn static_key<'a>(buf: &'a mut [u8; 257], owner: &[u8], rtype: u16) -> Option<&'a [u8]> {
+    let n = owner.len();
+    buf.get_mut(..n)?.copy_from_slice(owner);
+    buf.get_mut(n..n + 2)?.copy_from_slice(&rtype.to_be_bytes());
+    buf.get(..n + 2)
 }
 
 /// A steered RRset: the service (index in the zone), A or AAAA, its VIPs in ascending order.
@@ -169,6 +207,50 @@ impl ZoneSigning {
             cache: crate::dnssec::cache::SigCache::new(capacity),
             steered: std::sync::RwLock::new(HashMap::new()),
             steered_capacity: std::sync::atomic::AtomicUsize::new(65_536),
+            statics: std::sync::RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The RRSIG RDATA and TTL of the static RRset of `rtype` at `owner` (lower-case wire form)
+    /// for the fast path; `None` when it is not indexed or due for renewal by `now` (Unix
+    /// seconds): the general path answers those. Signs nothing.
+    pub fn static_sigs(&self, owner: &[u8], rtype: u16, now: u64) -> Option<(Arc<[Vec<u8>]>, u32)> {
+        let mut buf = [0u8; 257];
+        let key = static_key(&mut buf, owner, rtype)?;
+        let m = self.statics.read().ok()?;
+        let s = m.get(key).filter(|s| s.renew_at > now)?;
+        Some((s.rdatas.clone(), s.ttl))
+    }
+
+    /// Puts the static RRset (`owner`, `rtype`, `ttl`, canonical RDATA `set`) in the fast
+    /// path's index, with its signatures from the cache (signed now when missing).
+    pub fn index_static(
+        &self,
+        owner: &Name,
+        rtype: RecordType,
+        ttl: u32,
+        set: Vec<Vec<u8>>,
+        now: u64,
+    ) {
+        let wire = crate::dnssec::name_wire_lower(owner);
+        let mut buf = [0u8; 257];
+        let Some(key) = static_key(&mut buf, &wire, u16::from(rtype)) else {
+            return;
+        };
+        let key: Box<[u8]> = key.into();
+        let (sigs, renew_at) =
+            self.cache
+                .lookup(&self.signer, owner, rtype, ttl, set.clone(), now, now);
+        let entry = StaticSigs {
+            rdatas: rrsig_rdatas(&sigs),
+            ttl,
+            renew_at,
+            owner: owner.clone(),
+            rtype,
+            set,
+        };
+        if let Ok(mut m) = self.statics.write() {
+            m.insert(key, entry);
         }
     }
 
@@ -202,6 +284,31 @@ impl ZoneSigning {
             if let Some(svc) = services.get(k.service as usize) {
                 let rtype = RecordType::from(k.rtype);
                 self.steered_sigs_due(k.service as usize, svc, rtype, &k.vips, now, renew_before);
+            }
+        }
+        // The static index: its RRsets were renewed in the cache above; take the new ones.
+        let due: Vec<(Box<[u8]>, StaticSigs)> = match self.statics.read() {
+            Ok(m) => m
+                .iter()
+                .filter(|(_, s)| s.renew_at <= renew_before)
+                .map(|(k, s)| (k.clone(), s.clone()))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        for (key, mut s) in due {
+            let (sigs, renew_at) = self.cache.lookup(
+                &self.signer,
+                &s.owner,
+                s.rtype,
+                s.ttl,
+                s.set.clone(),
+                now,
+                renew_before,
+            );
+            s.rdatas = rrsig_rdatas(&sigs);
+            s.renew_at = renew_at;
+            if let Ok(mut m) = self.statics.write() {
+                m.insert(key, s);
             }
         }
         signed
@@ -249,13 +356,7 @@ impl ZoneSigning {
             now,
             renew_before,
         );
-        let rdatas: Arc<[Vec<u8>]> = sigs
-            .iter()
-            .filter_map(|r| match &r.data {
-                RData::Unknown { rdata, .. } => Some(rdata.anything.to_vec()),
-                _ => None,
-            })
-            .collect();
+        let rdatas = rrsig_rdatas(&sigs);
         if let Ok(mut m) = self.steered.write() {
             // Bounded like the cache it mirrors: start over when full.
             if m.len()
@@ -618,4 +719,47 @@ pub struct Expect {
     pub load: Vec<(usize, f64)>,
     /// The regions the answer must name, in order (zone region indices).
     pub regions: Vec<usize>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dnssec::{Algorithm, Key, Signer};
+
+    #[test]
+    fn the_static_index_serves_fresh_signatures_only_and_the_refresher_renews_them() {
+        let zone = Name::from_ascii("gslb.example.").unwrap();
+        let key = Arc::new(Key::generate(&zone, Algorithm::Ed25519, 257).unwrap());
+        let signer = Signer {
+            zone,
+            ksks: vec![key.clone()],
+            zsks: vec![key.clone()],
+            published: vec![key],
+            validity: 14 * 86_400,
+            inception_offset: 3600,
+            refresh: 7 * 86_400,
+            dnskey_ttl: 3600,
+            cds: true,
+        };
+        let sg = ZoneSigning::new(Arc::new(signer), 16);
+        let owner = Name::from_ascii("Static.gslb.example.").unwrap();
+        let wire = crate::dnssec::name_wire_lower(&owner);
+        let t0 = 1_800_000_000;
+        sg.index_static(&owner, RecordType::A, 300, vec![vec![203, 0, 113, 10]], t0);
+        let (first, ttl) = sg.static_sigs(&wire, 1, t0).expect("indexed");
+        assert_eq!((first.len(), ttl), (1, 300));
+        assert!(sg.static_sigs(&wire, 28, t0).is_none(), "another type");
+        // Due at the refresh time: the fast path leaves it to the general path.
+        let due = t0 + 7 * 86_400;
+        assert!(sg.static_sigs(&wire, 1, due).is_none());
+        // The refresher, ahead of that time, renews the index with the cache.
+        assert_eq!(sg.cache.signed(), 1);
+        sg.refresh(&[], due - 300, 600);
+        assert_eq!(sg.cache.signed(), 2);
+        let (renewed, _) = sg.static_sigs(&wire, 1, due).expect("renewed");
+        assert_ne!(renewed[0], first[0]);
+        // Expiration (RRSIG RDATA bytes 8..12) moved on by the time between the signings.
+        let exp = |r: &[u8]| u32::from_be_bytes([r[8], r[9], r[10], r[11]]);
+        assert_eq!(exp(&renewed[0]) - exp(&first[0]), 7 * 86_400 - 300);
+    }
 }

@@ -445,3 +445,130 @@ fn both_paths_count_the_example_alike() {
     }
     assert_eq!(fshared.metrics.counters(), gshared.metrics.counters());
 }
+
+/// The example zones signed with a fresh key (written as `gslbd dnssec keygen` writes it), and
+/// two handlers over the same signed zones: the fast path on, and off.
+fn signed_handlers() -> (
+    GslbHandler,
+    GslbHandler,
+    std::sync::Arc<Shared>,
+    tempfile::TempDir,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let zones = dir.path().join("zones");
+    std::fs::create_dir_all(zones.join("keys")).unwrap();
+    for f in ["gslb.example.toml", "gslb.example.zone"] {
+        std::fs::copy(repo().join("zones").join(f), zones.join(f)).unwrap();
+    }
+    let apex = Name::from_ascii("gslb.example.").unwrap();
+    let key = gslbd::dnssec::Key::generate(&apex, gslbd::dnssec::Algorithm::Ed25519, 257).unwrap();
+    let stem = key.file_stem();
+    std::fs::write(
+        zones.join("keys").join(format!("{stem}.key")),
+        key.key_file(),
+    )
+    .unwrap();
+    std::fs::write(
+        zones.join("keys").join(format!("{stem}.private")),
+        key.private_file("2026-01-01T00:00:00Z"),
+    )
+    .unwrap();
+    let toml = zones.join("gslb.example.toml");
+    let mut text = std::fs::read_to_string(&toml).unwrap();
+    text.push_str(&format!("\n[dnssec]\nkeys = [\"keys/{stem}\"]\n"));
+    std::fs::write(&toml, text).unwrap();
+    let mut cfg = ServerConfig::for_zones(zones, vec!["127.0.0.1:0".parse().unwrap()]);
+    cfg.geodata = Some(sample_mmdb());
+    let loaded = load_with(cfg).expect("the signed example loads");
+    let fast = Shared::standalone(loaded, 1232);
+    let mut general = Shared::new(fast.served.clone(), 1232, fast.metrics.clone());
+    std::sync::Arc::get_mut(&mut general).unwrap().fast_path = false;
+    (
+        GslbHandler::new(fast.clone()),
+        GslbHandler::new(general),
+        fast,
+        dir,
+    )
+}
+
+/// In a signed zone, DO queries for plain static RRsets and steered names are answered by the
+/// fast path with the signatures made at load, exactly as the general path answers them; what
+/// needs more than cached RRSIGs (denials, DNSKEY, additional data) still goes the general way.
+/// Neither signs anything but the denial of a new name.
+#[test]
+fn signed_answers_take_the_fast_path_and_match_the_general_path() {
+    let (fast, general, shared, _dir) = signed_handlers();
+    let signed = || -> u64 {
+        let served = shared.served.load();
+        served
+            .zones
+            .zones
+            .iter()
+            .filter_map(|z| z.dnssec.as_ref())
+            .map(|sg| sg.cache.signed())
+            .sum()
+    };
+    let at_load = signed();
+    assert!(at_load > 0, "nothing signed at load");
+    let cases = [
+        (Q::new("static.gslb.example.", RecordType::A), true),
+        (Q::new("StAtIc.gslb.EXAMPLE.", RecordType::A), true),
+        (Q::new("gslb.example.", RecordType::SOA), true),
+        (Q::new("gslb.example.", RecordType::TXT), true),
+        (Q::new("gslb.example.", RecordType::CAA), true),
+        (Q::new("ns1.gslb.example.", RecordType::AAAA), true),
+        (
+            Q::new("www.gslb.example.", RecordType::A).ecs("81.2.3.0/24"),
+            true,
+        ),
+        (
+            Q::new("www.gslb.example.", RecordType::AAAA).ecs("116.88.1.0/24"),
+            true,
+        ),
+        (Q::new("gslb.example.", RecordType::DNSKEY), false),
+        (Q::new("gslb.example.", RecordType::MX), false),
+        (Q::new("static.gslb.example.", RecordType::AAAA), false),
+        (Q::new("nope.gslb.example.", RecordType::A), false),
+        (Q::new("api.gslb.example.", RecordType::A), false),
+    ];
+    let mut failures = Vec::new();
+    for (mut q, want_fast) in cases {
+        q.dnssec_ok = true;
+        let bytes = q.bytes();
+        let label = format!("{} {:?} ecs={:?}", q.name, q.qtype, q.ecs);
+        let before = signed();
+        let (of, bf) = run(&fast, &bytes);
+        let (og, bg) = run(&general, &bytes);
+        // The one thing the load cannot sign ahead: the denial of a name that does not exist,
+        // signed once on first use (and found in the cache by the second path).
+        let may_sign = u64::from(q.name.starts_with("nope."));
+        if signed() - before != may_sign {
+            failures.push(format!("{label}: {} RRsets signed", signed() - before));
+        }
+        assert_eq!(of, og, "{label}: outcome");
+        let (sf, sg) = (seen(&bf), seen(&bg));
+        if sf != sg {
+            failures.push(format!("{label}:\n fast:\n{sf}\n general:\n{sg}"));
+        }
+        if !sf.contains("RRSIG") {
+            failures.push(format!("{label}: unsigned:\n{sf}"));
+        }
+        let mut scratch = Vec::new();
+        let took_fast =
+            gslbd::dns::fast::respond(&shared, &bytes, src(), Protocol::Udp, &mut scratch)
+                .is_some();
+        if took_fast != want_fast {
+            failures.push(format!(
+                "{label}: fast path taken: {took_fast}, expected {want_fast}"
+            ));
+        }
+        // Without DO the same static names carry no signature, whichever path.
+        q.dnssec_ok = false;
+        let (_, plain) = run(&fast, &q.bytes());
+        if seen(&plain).contains("RRSIG") {
+            failures.push(format!("{label}: RRSIG without DO"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert_eq!(signed(), at_load + 1, "answers signed on the query path");
+}
