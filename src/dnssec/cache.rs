@@ -245,23 +245,7 @@ impl SigCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dnssec::{Algorithm, Key};
-
-    fn signer() -> Signer {
-        let zone = Name::from_ascii("gslb.example.").unwrap();
-        let key = Arc::new(Key::generate(&zone, Algorithm::Ed25519, 257).unwrap());
-        Signer {
-            zone,
-            ksks: vec![key.clone()],
-            zsks: vec![key.clone()],
-            published: vec![key],
-            validity: 14 * 86_400,
-            inception_offset: 3600,
-            refresh: 7 * 86_400,
-            dnskey_ttl: 3600,
-            cds: true,
-        }
-    }
+    use crate::dnssec::test_signer as signer;
 
     /// The expiration field of the first RRSIG (RFC 4034 §3.1: bytes 8..12 of the RDATA).
     fn expiration(sigs: &[Record]) -> u32 {

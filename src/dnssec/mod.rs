@@ -280,6 +280,24 @@ pub fn compact_nsec(qname: &Name, types: &[u16], ttl: u32) -> Option<Record> {
     ))
 }
 
+/// A signer for tests: one Ed25519 CSK for `gslb.example.`, 14 days' validity, renewed after 7.
+#[cfg(test)]
+pub(crate) fn test_signer() -> Signer {
+    let zone = Name::from_ascii("gslb.example.").unwrap();
+    let key = Arc::new(Key::generate(&zone, Algorithm::Ed25519, 257).unwrap());
+    Signer {
+        zone,
+        ksks: vec![key.clone()],
+        zsks: vec![key.clone()],
+        published: vec![key],
+        validity: 14 * 86_400,
+        inception_offset: 3600,
+        refresh: 7 * 86_400,
+        dnskey_ttl: 3600,
+        cds: true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -724,24 +724,10 @@ pub struct Expect {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dnssec::{Algorithm, Key, Signer};
 
     #[test]
     fn the_static_index_serves_fresh_signatures_only_and_the_refresher_renews_them() {
-        let zone = Name::from_ascii("gslb.example.").unwrap();
-        let key = Arc::new(Key::generate(&zone, Algorithm::Ed25519, 257).unwrap());
-        let signer = Signer {
-            zone,
-            ksks: vec![key.clone()],
-            zsks: vec![key.clone()],
-            published: vec![key],
-            validity: 14 * 86_400,
-            inception_offset: 3600,
-            refresh: 7 * 86_400,
-            dnskey_ttl: 3600,
-            cds: true,
-        };
-        let sg = ZoneSigning::new(Arc::new(signer), 16);
+        let sg = ZoneSigning::new(Arc::new(crate::dnssec::test_signer()), 16);
         let owner = Name::from_ascii("Static.gslb.example.").unwrap();
         let wire = crate::dnssec::name_wire_lower(&owner);
         let t0 = 1_800_000_000;

@@ -363,16 +363,7 @@ fn steady_state_signs_nothing_on_the_query_path_and_both_paths_agree() {
         &[("ns.plain.gslb.example.", Ipv4Addr::LOCALHOST)],
     ));
     let srv = keys.serve_child(&[&ksk, &zsk], &[], 3600, &cuts, |_| {}, Ipv4Addr::LOCALHOST);
-    let signed = || -> u64 {
-        let served = srv.gslbd().control.health.served.load();
-        served
-            .zones
-            .zones
-            .iter()
-            .filter_map(|z| z.dnssec.as_ref())
-            .map(|sg| sg.cache.signed())
-            .sum()
-    };
+    let signed = || crate::harness::rrsets_signed(&srv.gslbd().control.health.served.load());
     let at_load = signed();
     assert!(at_load > 0, "nothing signed at load");
     let mut queries = Vec::new();

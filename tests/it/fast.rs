@@ -498,16 +498,7 @@ fn signed_handlers() -> (
 #[test]
 fn signed_answers_take_the_fast_path_and_match_the_general_path() {
     let (fast, general, shared, _dir) = signed_handlers();
-    let signed = || -> u64 {
-        let served = shared.served.load();
-        served
-            .zones
-            .zones
-            .iter()
-            .filter_map(|z| z.dnssec.as_ref())
-            .map(|sg| sg.cache.signed())
-            .sum()
-    };
+    let signed = || crate::harness::rrsets_signed(&shared.served.load());
     let at_load = signed();
     assert!(at_load > 0, "nothing signed at load");
     let cases = [

@@ -18,6 +18,17 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// RRsets signed so far by every signed zone being served (at load and since).
+pub fn rrsets_signed(served: &gslbd::served::Served) -> u64 {
+    served
+        .zones
+        .zones
+        .iter()
+        .filter_map(|z| z.dnssec.as_ref())
+        .map(|sg| sg.cache.signed())
+        .sum()
+}
+
 pub fn sample_mmdb() -> PathBuf {
     repo().join("geodata/sample-city.mmdb")
 }
