@@ -110,34 +110,15 @@ RES=$WORK/results.jsonl
 # --- processes: the gslbd of part 1, the poller timing its start, scale.py in part 2 ---------
 GS_PID="" POLLER_PID="" SCALE_PID=""
 
-# alive PID: the process exists and is not a zombie.
-alive() {
-  local state
-  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null || true)
-  [[ -n $state && $state != Z ]]
-}
-
-# stop_pid PID: SIGTERM, wait up to 10 s, then SIGKILL (scale.py stops its own gslbd on SIGTERM).
-stop_pid() {
-  local pid=$1
-  [[ $pid =~ ^[0-9]+$ ]] && ((pid > 1)) || return 0
-  if alive "$pid"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do alive "$pid" || break; sleep 0.1; done
-    if alive "$pid"; then
-      echo "   pid $pid did not stop on SIGTERM, sending SIGKILL" >&2
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  fi
-  wait "$pid" 2>/dev/null || true
-}
+# alive, stop_pid, free_ports; scale.py stops its own gslbd on SIGTERM
+source "$HERE/lib/procs.sh"
 
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  stop_pid "$POLLER_PID"
-  stop_pid "$SCALE_PID"
-  stop_pid "$GS_PID"
+  stop_pid "" "$POLLER_PID"
+  stop_pid "" "$SCALE_PID"
+  stop_pid "" "$GS_PID"
   if [[ ${KEEP_WORK:-0} == 1 || $rc != 0 ]]; then
     echo "work dir kept: $WORK" >&2
   else
@@ -148,29 +129,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# free_ports N: N distinct ports that are free for both UDP and TCP on 127.0.0.1.
-free_ports() {
-  python3 - "$1" <<'EOF'
-import socket, sys
-ports = []
-while len(ports) < int(sys.argv[1]):
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    t.bind(("127.0.0.1", 0))
-    port = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", port))
-        if port not in ports:
-            ports.append(port)
-    except OSError:
-        pass
-    finally:
-        u.close()
-        t.close()
-print(" ".join(map(str, ports)))
-EOF
-}
 
 measure() { python3 "$LOAD/measure.py" "$@"; }
 
@@ -307,7 +265,7 @@ for round in $(seq 1 "$PAIRS"); do
   done
 done
 measure mem --results "$RES" --server gslbd --db example-signed --pid "$GS_PID" --when "after the runs"
-stop_pid "$GS_PID"
+stop_pid "" "$GS_PID"
 GS_PID=""
 
 # --- 4. part 2: start-up and reload, 10 000 names ---------------------------------------------

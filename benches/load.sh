@@ -96,29 +96,8 @@ RES=$WORK/results.jsonl
 STARTED=()
 POLLER_PID=""
 
-# alive PID: the process exists and is not a zombie.
-alive() {
-  local state
-  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null || true)
-  [[ -n $state && $state != Z ]]
-}
-
-# stop_pid NAME PID: SIGTERM, wait up to 10 s, then SIGKILL; only if PID is still NAME.
-stop_pid() {
-  local name=$1 pid=$2
-  [[ $pid =~ ^[0-9]+$ ]] && ((pid > 1)) || return 0
-  alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
-  local exe
-  exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
-  [[ $(basename "${exe% (deleted)}") == "$name" ]] || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do alive "$pid" || break; sleep 0.1; done
-  if alive "$pid"; then
-    echo "   $name (pid $pid) did not stop on SIGTERM, sending SIGKILL" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
+# alive, stop_pid, stop, free_ports
+source "$HERE/lib/procs.sh"
 
 cleanup() {
   local rc=$?
@@ -173,37 +152,6 @@ launch_timed() {
     exit 1
   fi
   POLLER_PID=""
-}
-
-# stop NAME PID: stop one server this script started and forget it.
-stop() {
-  stop_pid "$1" "$2"
-  local keep=() entry
-  for entry in ${STARTED[@]+"${STARTED[@]}"}; do [[ $entry == "$1:$2" ]] || keep+=("$entry"); done
-  STARTED=(${keep[@]+"${keep[@]}"})
-}
-
-# free_ports N: N distinct ports that are free for both UDP and TCP on 127.0.0.1.
-free_ports() {
-  python3 - "$1" <<'EOF'
-import socket, sys
-ports = []
-while len(ports) < int(sys.argv[1]):
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    t.bind(("127.0.0.1", 0))
-    port = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", port))
-        if port not in ports:
-            ports.append(port)
-    except OSError:
-        pass
-    finally:
-        u.close()
-        t.close()
-print(" ".join(map(str, ports)))
-EOF
 }
 
 measure() { python3 "$LOAD/measure.py" "$@"; }

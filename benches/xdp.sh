@@ -80,27 +80,8 @@ VETH_S=gxbs$$
 # --- processes: every one this script starts is recorded as NAME:PID and stopped by PID ------
 STARTED=()
 
-alive() {
-  local state
-  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null || true)
-  [[ -n $state && $state != Z ]]
-}
-
-# stop_pid NAME PID: SIGTERM, wait up to 10 s, then SIGKILL; only if PID is still NAME.
-stop_pid() {
-  local name=$1 pid=$2 exe
-  [[ $pid =~ ^[0-9]+$ ]] && ((pid > 1)) || return 0
-  alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
-  exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
-  [[ $(basename "${exe% (deleted)}") == "$name" ]] || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do alive "$pid" || break; sleep 0.1; done
-  if alive "$pid"; then
-    echo "   $name (pid $pid) did not stop on SIGTERM, sending SIGKILL" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
+# alive, stop_pid, stop
+source "$HERE/lib/procs.sh"
 
 cleanup() {
   local rc=$? entry
@@ -120,14 +101,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# stop NAME PID: stop one server this script started and forget it.
-stop() {
-  stop_pid "$1" "$2"
-  local keep=() entry
-  for entry in ${STARTED[@]+"${STARTED[@]}"}; do [[ $entry == "$1:$2" ]] || keep+=("$entry"); done
-  STARTED=(${keep[@]+"${keep[@]}"})
-}
 
 in_client() { ip netns exec "$NS_C" "$@"; }
 
