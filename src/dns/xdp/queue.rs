@@ -416,8 +416,9 @@ pub fn serve(mut q: Queue, w: Worker) {
     while !*w.stop.borrow() {
         q.recycle_completed();
         let n = q.receive(&mut rx);
-        if Instant::now() >= next_tick {
-            next_tick = Instant::now() + TICK;
+        let now = Instant::now();
+        if now >= next_tick {
+            next_tick = now + TICK;
             if let Some(d) = q.kernel_dropped() {
                 w.stats.kernel_dropped.store(d, Relaxed);
             }
