@@ -101,7 +101,7 @@ RES=$WORK/results.jsonl
 STARTED=()
 POLLER_PID=""
 
-# alive, stop_pid, stop
+# alive, stop_pid, stop, free_ports
 source "$HERE/lib/procs.sh"
 
 cleanup() {
@@ -240,7 +240,7 @@ declare -A PORT EXPECT ZONE
 gslbd_config() {
   local key=$1 zones=$2 geodata=$3 asn=${4:-}
   mkdir -p "$WORK/$key"
-  read -r "PORT[$key]" < <(gd ports 1)
+  read -r "PORT[$key]" < <(free_ports 1)
   {
     echo "# benches/geodata.sh: $key"
     echo "listen = [\"127.0.0.1:${PORT[$key]}\"]"
@@ -259,7 +259,7 @@ gslbd_config gslbd-dbip "$ROOT/zones" "[\"$DBIP4\", \"$DBIP6\"]"
 gdnsd_config() {
   local key=$1 db=$2
   mkdir -p "$WORK/$key"
-  read -r "PORT[$key]" < <(gd ports 1)
+  read -r "PORT[$key]" < <(free_ports 1)
   gd_cfg=("$LOAD/configs.py" gdnsd --template "$LOAD/gdnsd/config.in" --zone "$LOAD/gdnsd/gslb.example.zone"
     --dir "$WORK/$key" --port "${PORT[$key]}" --geodata "$db")
   "$PY" "${gd_cfg[@]}"

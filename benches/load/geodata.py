@@ -1,7 +1,6 @@
 #!/usr/bin/env python3
 """Helpers for benches/geodata.sh (python3 >= 3.11 with dnspython; everything on 127.0.0.1).
 
-  ports N                       N distinct ports free for UDP and TCP on 127.0.0.1
   expect --zone Z --db F [--db6 F6] [--asn-db A] --subnet S
                                 the VIP a steered answer must carry for client subnet S: the
                                 zone's [geo.networks]/[geo.asns] rules, else the nearest region
@@ -40,7 +39,6 @@ import os
 import random
 import re
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -584,31 +582,9 @@ def cmd_report(a):
 
 # --- misc -------------------------------------------------------------------------------------
 
-def cmd_ports(a):
-    ports = []
-    while len(ports) < a.n:
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        t.bind(("127.0.0.1", 0))
-        port = t.getsockname()[1]
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind(("127.0.0.1", port))
-            if port not in ports:
-                ports.append(port)
-        except OSError:
-            pass
-        finally:
-            u.close()
-            t.close()
-    print(" ".join(map(str, ports)))
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("ports")
-    p.add_argument("n", type=int)
-    p.set_defaults(fn=cmd_ports)
     p = sub.add_parser("expect")
     p.add_argument("--zone", required=True)
     p.add_argument("--db", required=True)
