@@ -656,6 +656,29 @@ mod tests {
     }
 
     #[test]
+    fn tables_built_after_many_maps_are_the_same_aliases_included() {
+        // Past a few maps a load builds the rest from a flat list of the tree's leaves.
+        let (_d, db) = db_from_csv(
+            "10.0.0.0/24,Paris,FR,EU,48.86,2.35\n10.0.1.0/24,Berlin,DE,EU,52.52,13.40\n2a00::/16,Paris,FR,EU,48.86,2.35\n",
+        );
+        let f = |id: u32| id.wrapping_add(1);
+        let first = db.tables(f).unwrap();
+        assert_eq!(
+            first.aliases.len(),
+            4,
+            "::/96, ::ffff:0:0/96, 6to4 and Teredo"
+        );
+        for _ in 0..4 {
+            db.tables(|id| id % 2).unwrap();
+        }
+        let later = db.tables(f).unwrap();
+        assert_eq!(
+            (&later.v4, &later.v6, &later.aliases),
+            (&first.v4, &first.v6, &first.aliases)
+        );
+    }
+
+    #[test]
     fn ipv4_aliases_in_ipv6_space_resolve_through_the_ipv4_table() {
         // 10.0.0.0/23 is Paris + Berlin (nearest Dublin); the rest of 10/8 is unknown.
         let (_d, db) = db_from_csv(
