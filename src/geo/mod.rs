@@ -11,7 +11,6 @@ mod db;
 pub mod ecs;
 pub mod table;
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -38,12 +37,35 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 
 /// Great-circle distance in kilometres (haversine, mean Earth radius 6371 km).
 pub fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
-    let (lat1, lon1) = (a.0.to_radians(), a.1.to_radians());
-    let (lat2, lon2) = (b.0.to_radians(), b.1.to_radians());
-    let dlat = lat2 - lat1;
-    let dlon = lon2 - lon1;
-    let h = (dlat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (dlon / 2.0).sin().powi(2);
-    2.0 * 6371.0 * h.sqrt().min(1.0).asin()
+    Point::new(a.0, a.1).distance_km(&Point::new(b.0, b.1))
+}
+
+/// A place in radians with the cosine of its latitude, for many distances from it: the same
+/// arithmetic as [`distance_km`], in the same order (bit-identical results), with each
+/// cosine computed once.
+#[derive(Debug, Clone, Copy)]
+struct Point {
+    lat: f64,
+    lon: f64,
+    cos_lat: f64,
+}
+
+impl Point {
+    fn new(lat_deg: f64, lon_deg: f64) -> Self {
+        let lat = lat_deg.to_radians();
+        Self {
+            lat,
+            lon: lon_deg.to_radians(),
+            cos_lat: lat.cos(),
+        }
+    }
+
+    fn distance_km(&self, to: &Point) -> f64 {
+        let dlat = to.lat - self.lat;
+        let dlon = to.lon - self.lon;
+        let h = (dlat / 2.0).sin().powi(2) + self.cos_lat * to.cos_lat * (dlon / 2.0).sin().powi(2);
+        2.0 * 6371.0 * h.sqrt().min(1.0).asin()
+    }
 }
 
 pub use crate::zone::rules::{GeoDefault, GeoRules};
@@ -252,12 +274,15 @@ impl GeoMap {
                 .filter_map(|&i| u16::try_from(i).ok())
                 .collect()
         };
+        let site_points: Vec<Point> = sites.iter().map(|s| Point::new(s.lat, s.lon)).collect();
         let proximity = |lat: f64, lon: f64| -> Vec<u16> {
+            let here = Point::new(lat, lon);
             let mut v: Vec<(f64, usize, u16)> = sites
                 .iter()
+                .zip(&site_points)
                 .enumerate()
-                .map(|(pos, s)| {
-                    let d = distance_km((lat, lon), (s.lat, s.lon)) * (1.0 - s.bias / 100.0);
+                .map(|(pos, (s, at))| {
+                    let d = here.distance_km(at) * (1.0 - s.bias / 100.0);
                     (d, pos, u16::try_from(s.index).unwrap_or(u16::MAX))
                 })
                 .collect();
@@ -395,12 +420,31 @@ impl GeoMap {
 
 #[derive(Default)]
 struct Interner {
-    ids: HashMap<(Vec<u16>, Vec<u32>), u32>,
+    ids: rustc_hash::FxHashMap<(Vec<u16>, Vec<u32>), u32>,
+    /// Orders of at most [`SMALL`] regions without distances, packed into one integer: found
+    /// without comparing vectors (most lookups of a map over a few regions).
+    small: rustc_hash::FxHashMap<u128, u32>,
     lists: Vec<Catchment>,
 }
 
+/// The longest order [`Interner::small`] holds: seven 16-bit region indices and the length.
+const SMALL: usize = 7;
+
 impl Interner {
     fn id(&mut self, order: Vec<u16>, dist_km: Vec<f32>) -> u32 {
+        if dist_km.is_empty() && order.len() <= SMALL {
+            // The length, then each index in 16 bits: at most 3 + 7 * 16 bits, and the length
+            // keeps [1] and [0, 1] apart.
+            let packed = order
+                .iter()
+                .fold(order.len() as u128, |k, &r| (k << 16) | u128::from(r));
+            if let Some(&id) = self.small.get(&packed) {
+                return id;
+            }
+            let id = self.push(order, dist_km);
+            self.small.insert(packed, id);
+            return id;
+        }
         let key = (
             order,
             dist_km.iter().map(|d| d.to_bits()).collect::<Vec<u32>>(),
@@ -408,12 +452,15 @@ impl Interner {
         if let Some(&id) = self.ids.get(&key) {
             return id;
         }
-        let id = u32::try_from(self.lists.len()).unwrap_or(u32::MAX);
-        self.lists.push(Catchment {
-            order: key.0.clone(),
-            dist_km,
-        });
+        let id = self.push(key.0.clone(), dist_km);
         self.ids.insert(key, id);
+        id
+    }
+
+    /// A new catchment; its id.
+    fn push(&mut self, order: Vec<u16>, dist_km: Vec<f32>) -> u32 {
+        let id = u32::try_from(self.lists.len()).unwrap_or(u32::MAX);
+        self.lists.push(Catchment { order, dist_km });
         id
     }
 }
