@@ -110,8 +110,8 @@ RES=$WORK/results.jsonl
 # --- processes: the gslbd of part 1, the poller timing its start, scale.py in part 2 ---------
 GS_PID="" POLLER_PID="" SCALE_PID=""
 
-# alive, stop_pid, free_ports; scale.py stops its own gslbd on SIGTERM
-source "$HERE/lib/procs.sh"
+# alive, stop_pid, free_ports, install_missing, gslbd_under_test (scale.py stops its own gslbd on SIGTERM)
+source "$HERE/lib/common.sh"
 
 cleanup() {
   local rc=$?
@@ -150,37 +150,11 @@ need=()
 command -v dnsperf >/dev/null 2>&1 || need+=(dnsperf)
 command -v mmdblookup >/dev/null 2>&1 || need+=(mmdb-bin)
 command -v dig >/dev/null 2>&1 || need+=(dnsutils)
-if ((${#need[@]})); then
-  echo "== installing ${need[*]}"
-  if ! { timeout 300 apt-get update && DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y "${need[@]}"; } >"$WORK/apt.log" 2>&1; then
-    tail -n 30 "$WORK/apt.log" >&2
-    echo "could not install ${need[*]}" >&2
-    exit 2
-  fi
-fi
+install_missing ${need[@]+"${need[@]}"}
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "python3 >= 3.11 is needed (tomllib)" >&2; exit 2; }
 DNSPERF_VERSION=$( (dnsperf -h 2>&1 || true) | sed -n 's/^Version //p' | head -n 1)
 
-if ((BUILD)); then
-  echo "== building gslbd (cargo build --release; waits for other builds' locks)"
-  if ! (cd "$ROOT" && timeout 2400 cargo build --release --bin gslbd) >"$WORK/build.log" 2>&1; then
-    tail -n 40 "$WORK/build.log" >&2
-    echo "build failed" >&2
-    exit 2
-  fi
-fi
-[[ -x $GSLBD ]] || { echo "$GSLBD is missing (build it, or drop --no-build)" >&2; exit 2; }
-# Run a copy, so that a rebuild while the benchmark runs does not change the binary under test.
-mkdir -p "$WORK/bin"
-cp "$GSLBD" "$WORK/bin/gslbd"
-GSLBD_SRC=$GSLBD
-GSLBD=$WORK/bin/gslbd
-if [[ $GSLBD_SRC -ef $ROOT/target/release/gslbd ]]; then   # built from this tree
-  SOURCE="$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo ', uncommitted changes in src')"
-else
-  SOURCE="binary $GSLBD_SRC"
-fi
-GSLBD_VERSION="$("$GSLBD" --version | awk '{print $2}') ($SOURCE, built $(date -r "$GSLBD_SRC" '+%F %T'))"
+gslbd_under_test "$BUILD"
 echo "== gslbd $GSLBD_VERSION, dnsperf $DNSPERF_VERSION, $(python3 --version)"
 echo "== work dir $WORK; DURATION=${DURATION}s PAIRS=$PAIRS CLIENTS=$CLIENTS OUTSTANDING=$OUTSTANDING"
 echo "== database $DB ($(($(stat -c %s "$DB") / 1000000)) MB)"

@@ -101,8 +101,8 @@ RES=$WORK/results.jsonl
 STARTED=()
 POLLER_PID=""
 
-# alive, stop_pid, stop, free_ports
-source "$HERE/lib/procs.sh"
+# alive, stop_pid, stop, free_ports, install_missing, gslbd_under_test
+source "$HERE/lib/common.sh"
 
 cleanup() {
   local rc=$? entry
@@ -156,14 +156,7 @@ fi
 if [[ ! -s $CITY_DB || ! -s $ASN_DIR/asn-ipv4.csv || ! -s $ASN_DIR/asn-ipv6.csv || ! -s $DBIP4 || ! -s $DBIP6 ]]; then
   command -v npm >/dev/null 2>&1 || need+=(npm)
 fi
-if ((${#need[@]})); then
-  echo "== installing ${need[*]}"
-  if ! { timeout 300 apt-get update && DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y "${need[@]}"; } >"$WORK/apt.log" 2>&1; then
-    tail -n 30 "$WORK/apt.log" >&2
-    echo "could not install ${need[*]}" >&2
-    exit 2
-  fi
-fi
+install_missing ${need[@]+"${need[@]}"}
 "$PY" -c 'import sys, tomllib, dns.message, dns.edns' 2>/dev/null \
   || { echo "$PY: python >= 3.11 with dnspython is needed (set PYTHON=)" >&2; exit 2; }
 GDNSD_VERSION=$( (gdnsd -h 2>&1 || true) | sed -n 's/^gdnsd version \([^ ]*\).*/\1/p' | head -n 1)
@@ -193,21 +186,7 @@ for f in "$CITY_DB" "$ASN_DIR/asn-ipv4.csv" "$ASN_DIR/asn-ipv6.csv" "$DBIP4" "$D
   [[ -s $f ]] || { echo "missing $f" >&2; exit 2; }
 done
 
-if ((BUILD)); then
-  echo "== building gslbd (cargo build --release)"
-  if ! (cd "$ROOT" && timeout 2400 cargo build --release --bin gslbd) >"$WORK/build.log" 2>&1; then
-    tail -n 40 "$WORK/build.log" >&2
-    echo "build failed" >&2
-    exit 2
-  fi
-fi
-[[ -x $GSLBD ]] || { echo "$GSLBD is missing (build it, or drop --no-build)" >&2; exit 2; }
-# Run a copy, so that a rebuild while the benchmark runs does not change the binary under test.
-mkdir -p "$WORK/bin"
-cp "$GSLBD" "$WORK/bin/gslbd"
-GSLBD_SRC=$GSLBD
-GSLBD=$WORK/bin/gslbd
-GSLBD_VERSION="$("$GSLBD" --version | awk '{print $2}') ($(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo ', uncommitted changes in src'), built $(date -r "$GSLBD_SRC" '+%F %T'))"
+gslbd_under_test "$BUILD"
 echo "== gslbd $GSLBD_VERSION, gdnsd $GDNSD_VERSION, $("$PY" --version); work dir $WORK"
 
 # --- 2. the ASN database, built and timed -----------------------------------------------------

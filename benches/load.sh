@@ -96,8 +96,8 @@ RES=$WORK/results.jsonl
 STARTED=()
 POLLER_PID=""
 
-# alive, stop_pid, stop, free_ports
-source "$HERE/lib/procs.sh"
+# alive, stop_pid, stop, free_ports, install_missing, gslbd_under_test
+source "$HERE/lib/common.sh"
 
 cleanup() {
   local rc=$?
@@ -169,14 +169,7 @@ command -v gdnsd >/dev/null 2>&1 || [[ -x /usr/sbin/gdnsd ]] || need+=(gdnsd)
 command -v mmdblookup >/dev/null 2>&1 || need+=(mmdb-bin)
 command -v dig >/dev/null 2>&1 || need+=(dnsutils)
 if ((RUN_REAL)) && [[ ! -s $REAL_DB ]]; then command -v npm >/dev/null 2>&1 || need+=(npm); fi
-if ((${#need[@]})); then
-  echo "== installing ${need[*]}"
-  if ! { timeout 300 apt-get update && DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y "${need[@]}"; } >"$WORK/apt.log" 2>&1; then
-    tail -n 30 "$WORK/apt.log" >&2
-    echo "could not install ${need[*]}" >&2
-    exit 2
-  fi
-fi
+install_missing ${need[@]+"${need[@]}"}
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "python3 >= 3.11 is needed (tomllib)" >&2; exit 2; }
 DNSPERF_HELP=$(dnsperf -h 2>&1 || true)
 DNSPERF_VERSION=$(sed -n 's/^Version //p' <<<"$DNSPERF_HELP" | head -n 1)
@@ -198,22 +191,8 @@ if ((RUN_REAL)) && [[ ! -s $REAL_DB ]]; then
   [[ -s $REAL_DB ]] || { echo "no $REAL_DB after npm pack" >&2; exit 2; }
 fi
 
-if ((BUILD)); then
-  features=(); [[ ${CLUSTER:-0} == 1 ]] && features=(--features cluster)
-  echo "== building gslbd (cargo build --release ${features[*]})"
-  if ! (cd "$ROOT" && timeout 2400 cargo build --release --bin gslbd "${features[@]}") >"$WORK/build.log" 2>&1; then
-    tail -n 40 "$WORK/build.log" >&2
-    echo "build failed" >&2
-    exit 2
-  fi
-fi
-[[ -x $GSLBD ]] || { echo "$GSLBD is missing (build it, or drop --no-build)" >&2; exit 2; }
-# Run a copy, so that a rebuild while the benchmark runs does not change the binary under test.
-mkdir -p "$WORK/bin"
-cp "$GSLBD" "$WORK/bin/gslbd"
-GSLBD_SRC=$GSLBD
-GSLBD=$WORK/bin/gslbd
-GSLBD_VERSION="$("$GSLBD" --version | awk '{print $2}') ($(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo ', uncommitted changes in src'), built $(date -r "$GSLBD_SRC" '+%F %T'))"
+features=(); [[ ${CLUSTER:-0} == 1 ]] && features=(--features cluster)
+gslbd_under_test "$BUILD" ${features[@]+"${features[@]}"}
 echo "== gslbd $GSLBD_VERSION, gdnsd $GDNSD_VERSION, dnsperf $DNSPERF_VERSION, $(python3 --version)"
 echo "== work dir $WORK; DURATION=${DURATION}s RATE=$RATE CLIENTS=$CLIENTS OUTSTANDING=$OUTSTANDING"
 

@@ -80,8 +80,8 @@ VETH_S=gxbs$$
 # --- processes: every one this script starts is recorded as NAME:PID and stopped by PID ------
 STARTED=()
 
-# alive, stop_pid, stop
-source "$HERE/lib/procs.sh"
+# alive, stop_pid, stop, free_ports, install_missing, gslbd_under_test
+source "$HERE/lib/common.sh"
 
 cleanup() {
   local rc=$? entry
@@ -116,33 +116,12 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v dnsperf >/dev/null 2>&1 || need+=(dnsperf)
 command -v gdnsd >/dev/null 2>&1 || need+=(gdnsd)
 command -v dig >/dev/null 2>&1 || need+=(dnsutils)
-if ((${#need[@]})); then
-  echo "== installing ${need[*]}"
-  if ! { timeout 300 apt-get update && DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y "${need[@]}"; } >"$WORK/apt.log" 2>&1; then
-    tail -n 30 "$WORK/apt.log" >&2
-    echo "could not install ${need[*]}" >&2
-    exit 2
-  fi
-fi
+install_missing ${need[@]+"${need[@]}"}
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "python3 >= 3.11 is needed" >&2; exit 2; }
 DNSPERF_VERSION=$( (dnsperf -h 2>&1 || true) | sed -n 's/^Version //p' | head -n 1)
 GDNSD_VERSION=$( (gdnsd -h 2>&1 || true) | sed -n 's/^gdnsd version \([^ ]*\).*/\1/p' | head -n 1)
 
-if ((BUILD)); then
-  echo "== building gslbd (cargo build --release --features xdp)"
-  if ! (cd "$ROOT" && timeout 2400 cargo build --release --bin gslbd --features xdp) >"$WORK/build.log" 2>&1; then
-    tail -n 40 "$WORK/build.log" >&2
-    echo "build failed" >&2
-    exit 2
-  fi
-fi
-[[ -x $GSLBD ]] || { echo "$GSLBD is missing (build it, or drop --no-build)" >&2; exit 2; }
-# A copy, so that a rebuild while the benchmark runs does not change the binary under test.
-mkdir -p "$WORK/bin"
-cp "$GSLBD" "$WORK/bin/gslbd"
-GSLBD_SRC=$GSLBD
-GSLBD=$WORK/bin/gslbd
-GSLBD_VERSION="$("$GSLBD" --version | awk '{print $2}') ($(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?'), built $(date -r "$GSLBD_SRC" '+%F %T'))"
+gslbd_under_test "$BUILD" --features xdp
 echo "== gslbd $GSLBD_VERSION, gdnsd $GDNSD_VERSION, dnsperf $DNSPERF_VERSION"
 echo "== work dir $WORK; DURATION=${DURATION}s RATE=$RATE OUTSTANDING=$OUTSTANDING ROUNDS=$ROUNDS"
 
