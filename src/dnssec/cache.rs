@@ -74,18 +74,10 @@ impl SigCache {
         rtype: RecordType,
         ttl: u32,
         served_ttl: u32,
-        mut rdatas: Vec<Vec<u8>>,
+        rdatas: Vec<Vec<u8>>,
         now: u64,
     ) -> Vec<Record> {
-        let (sigs, _) = self.lookup(
-            signer,
-            owner,
-            rtype,
-            ttl,
-            std::mem::take(&mut rdatas),
-            now,
-            now,
-        );
+        let (sigs, _) = self.lookup(signer, owner, rtype, ttl, rdatas, now, now);
         sigs.iter()
             .map(|r| {
                 let mut r = r.clone();

@@ -353,8 +353,8 @@ impl GeoMap {
                                 .collect()
                         })
                     };
+                let mut place_ids: Vec<Option<u32>> = vec![None; places.len()];
                 let mut memo = Vec::with_capacity(db.records.len());
-                let mut by_place: rustc_hash::FxHashMap<(u64, u64), u32> = Default::default();
                 for rec in &db.records {
                     let rule_list = |list: Option<&Vec<usize>>| allowed(list.map_or(&[], |l| l));
                     let id = match (
@@ -373,17 +373,23 @@ impl GeoMap {
                         // Many records share a place (one per city and network owner):
                         // order each place once.
                         (Placement::Coordinates, Some((lat, lon))) => {
-                            let key = (lat.to_bits(), lon.to_bits());
-                            *by_place.entry(key).or_insert_with(|| {
-                                let (order, d) = place_of
-                                    .get(&key)
-                                    .and_then(|&i| ranked.get_mut(i))
-                                    .and_then(Option::take)
-                                    .unwrap_or_else(|| {
-                                        (proximity(lat, lon), dists(Some((lat, lon))))
-                                    });
-                                interner.id(order, d)
-                            })
+                            let fresh = |ranked: Option<(Vec<u16>, Vec<f32>)>| {
+                                ranked.unwrap_or_else(|| {
+                                    (proximity(lat, lon), dists(Some((lat, lon))))
+                                })
+                            };
+                            match place_of.get(&(lat.to_bits(), lon.to_bits())) {
+                                Some(&i) => *place_ids[i].get_or_insert_with(|| {
+                                    let (order, d) =
+                                        fresh(ranked.get_mut(i).and_then(Option::take));
+                                    interner.id(order, d)
+                                }),
+                                // Every such record was collected above.
+                                None => {
+                                    let (order, d) = fresh(None);
+                                    interner.id(order, d)
+                                }
+                            }
                         }
                         _ => default_id,
                     };
